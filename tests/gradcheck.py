@@ -1,0 +1,24 @@
+"""Central finite differences in float64, shared by the gradient tests."""
+import numpy as np
+
+
+def numerical_grad(f, x, h=1e-6):
+    """d f / d x by central differences; ``x`` is perturbed in place and restored."""
+    g = np.zeros_like(x, dtype=np.float64)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def rel_error(a, b):
+    """Norm-wise relative error ||a - b|| / max(||a||, ||b||, tiny)."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    denom = max(np.linalg.norm(a), np.linalg.norm(b), 1e-12)
+    return np.linalg.norm(a - b) / denom

@@ -1,0 +1,145 @@
+"""Dense layers and MLP stacks with hand-written backprop.
+
+All parameters of an :class:`MLP` live in one flat vector ``params`` (and their
+gradients in ``grads``); each layer's ``W`` and ``b`` are views into it, so an
+optimizer is one fused pass over one array and a finite-difference test is
+one loop.  Forward keeps each layer's output for backward; work buffers are
+allocated once per batch size and reused, so the training path allocates
+nothing per step.
+"""
+import numpy as np
+
+from ..errors import InvalidParameterError
+from .activations import ACTIVATIONS, DERIVATIVES
+
+#: initialisation per activation: He (Kaiming) normal for ReLU, Glorot uniform otherwise
+INIT = {"relu": "he", "identity": "glorot", "tanh": "glorot", "sigmoid": "glorot"}
+
+
+class Dense:
+    """``y = act(x @ W + b)`` with ``W`` of shape (n_in, n_out).
+
+    ``W``, ``b``, ``grad_W``, ``grad_b`` are views set by the owner (:class:`MLP`).
+    """
+
+    def __init__(self, n_in, n_out, activation="identity"):
+        if activation not in ACTIVATIONS:
+            raise InvalidParameterError(
+                f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.n_in, self.n_out, self.activation = n_in, n_out, activation
+        self._act = ACTIVATIONS[activation]
+        self._dact = DERIVATIVES[activation]
+
+    @property
+    def n_params(self):
+        return self.n_in * self.n_out + self.n_out
+
+    def bind(self, params, grads):
+        """Make W, b (and their gradients) views of flat slices of length ``n_params``."""
+        k = self.n_in * self.n_out
+        self.W = params[:k].reshape(self.n_in, self.n_out)
+        self.b = params[k:]
+        self.grad_W = grads[:k].reshape(self.n_in, self.n_out)
+        self.grad_b = grads[k:]
+
+    def initialize(self, rng, scheme=None):
+        scheme = scheme or INIT[self.activation]
+        if scheme == "he":
+            self.W[...] = rng.standard_normal(self.W.shape) * np.sqrt(2.0 / self.n_in)
+        elif scheme == "glorot":
+            limit = np.sqrt(6.0 / (self.n_in + self.n_out))
+            self.W[...] = rng.uniform(-limit, limit, self.W.shape)
+        else:
+            raise InvalidParameterError(f"unknown initialisation {scheme!r}")
+        self.b[...] = 0
+
+    def forward(self, x, out):
+        """out = act(x @ W + b); returns ``out`` (kept by the caller for backward)."""
+        np.matmul(x, self.W, out=out)
+        out += self.b
+        return self._act(out)
+
+    def backward(self, x, y, delta, dx=None):
+        """Backprop through the layer.
+
+        x: the layer's input, y: its output (from forward), delta: dL/dy (modified
+        in place into dL/d(pre-activation)).  Writes grad_W, grad_b; returns
+        dL/dx in ``dx`` when given.
+        """
+        self._dact(y, delta)                      # dL/da = dL/dy * act'(a)
+        np.matmul(x.T, delta, out=self.grad_W)    # dL/dW = x^T dL/da
+        np.sum(delta, axis=0, out=self.grad_b)    # dL/db = sum_batch dL/da
+        if dx is not None:
+            np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
+        return dx
+
+
+class MLP:
+    """A stack of Dense layers: ``sizes = (n_in, h1, ..., n_out)``.
+
+    Hidden layers use ``activation``; the last layer ``output_activation``.
+    """
+
+    def __init__(self, sizes, activation="relu", output_activation="identity",
+                 dtype=np.float32):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or any(s < 1 for s in sizes):
+            raise InvalidParameterError(f"layer sizes must be >= 1, got {sizes}")
+        self.sizes, self.dtype = sizes, np.dtype(dtype)
+        acts = [activation] * (len(sizes) - 2) + [output_activation]
+        self.layers = [Dense(a, b, act) for a, b, act in zip(sizes[:-1], sizes[1:], acts)]
+        n = sum(layer.n_params for layer in self.layers)
+        self.params = np.zeros(n, dtype=self.dtype)
+        self.grads = np.zeros(n, dtype=self.dtype)
+        self._bind()
+        self._buffers = {}
+
+    def _bind(self):
+        o = 0
+        for layer in self.layers:
+            k = layer.n_params
+            layer.bind(self.params[o:o + k], self.grads[o:o + k])
+            o += k
+
+    def initialize(self, rng):
+        for layer in self.layers:
+            layer.initialize(rng)
+
+    def _buffers_for(self, batch):
+        buf = self._buffers.get(batch)
+        if buf is None:
+            outs = [np.empty((batch, s), self.dtype) for s in self.sizes[1:]]
+            deltas = [np.empty((batch, s), self.dtype) for s in self.sizes[:-1]]
+            buf = self._buffers[batch] = (outs, deltas)
+            if len(self._buffers) > 8:  # evaluation with many batch sizes: keep it bounded
+                self._buffers.pop(next(iter(self._buffers)))
+        return buf
+
+    def forward(self, x):
+        """Returns the output (an internal buffer, valid until the next forward)."""
+        outs, _ = self._buffers_for(x.shape[0])
+        self._x = x
+        h = x
+        for layer, out in zip(self.layers, outs):
+            h = layer.forward(h, out)
+        self._outs = outs
+        return h
+
+    def backward(self, dy, need_input_grad=True):
+        """dy: dL/d(output) (modified in place). Writes ``grads``; returns dL/dx."""
+        _, deltas = self._buffers_for(dy.shape[0])
+        outs = self._outs
+        delta = dy
+        for i in range(len(self.layers) - 1, -1, -1):
+            x_in = self._x if i == 0 else outs[i - 1]
+            dx = deltas[i] if (i > 0 or need_input_grad) else None
+            self.layers[i].backward(x_in, outs[i], delta, dx)
+            delta = dx
+        return delta
+
+    def astype(self, dtype):
+        """A copy of this MLP with parameters cast to ``dtype``."""
+        act = self.layers[0].activation if len(self.layers) > 1 else "identity"
+        new = MLP(self.sizes, act, self.layers[-1].activation, dtype)
+        new.params[...] = self.params
+        return new

@@ -1,0 +1,60 @@
+"""Optimizers: Adam (dense, fused in the compiled core) and the NumPy references.
+
+:class:`Adam` updates one flat parameter vector in place from a flat gradient
+vector in a single fused pass (``vaeas_np._ext.optim.adam_step``).  The
+sparse-row variant for the classifier's tree nodes is
+``vaeas_np._ext.optim.sparse_adam_rows``; ``sparse_adam_reference`` says what
+it computes.
+"""
+import numpy as np
+
+from .._threads import get_num_threads
+from ..errors import InvalidParameterError
+from .._ext import optim as _optim
+
+
+class Adam:
+    """Adam (Kingma & Ba) on a flat parameter vector (updated in place).
+
+    ``m``, ``v`` and ``step`` are the optimizer state (saved in checkpoints).
+    """
+
+    def __init__(self, params, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        if not lr > 0:
+            raise InvalidParameterError(f"learning rate must be > 0, got {lr}")
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
+            raise InvalidParameterError(f"Adam betas must be in [0, 1), got {beta1}, {beta2}")
+        self.params = params
+        self.lr, self.beta1, self.beta2, self.eps = float(lr), beta1, beta2, eps
+        self.m = np.zeros_like(params)
+        self.v = np.zeros_like(params)
+        self.step_count = 0
+
+    def step(self, grads, n_threads=None):
+        self.step_count += 1
+        _optim.adam_step(self.params, grads, self.m, self.v, self.lr, self.beta1,
+                         self.beta2, self.eps, self.step_count, get_num_threads(n_threads))
+
+    def state(self):
+        return {"m": self.m, "v": self.v, "step": self.step_count}
+
+    def load_state(self, m, v, step):
+        self.m[...] = m
+        self.v[...] = v
+        self.step_count = int(step)
+
+
+def adam_reference(p, g, m, v, lr, beta1, beta2, eps, step):
+    """Textbook Adam, in place on float64 copies' semantics (NumPy, for tests)."""
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    mhat = m / (1 - beta1 ** step)
+    vhat = v / (1 - beta2 ** step)
+    p -= lr * mhat / (np.sqrt(vhat) + eps)
+
+
+def sparse_adam_reference(p, rows, g_rows, m, v, lr, beta1, beta2, eps, step):
+    """Lazy Adam on the rows ``rows`` of ``p`` only (the others keep their moments)."""
+    pr, mr, vr = p[rows], m[rows], v[rows]
+    adam_reference(pr, g_rows, mr, vr, lr, beta1, beta2, eps, step)
+    p[rows], m[rows], v[rows] = pr, mr, vr
