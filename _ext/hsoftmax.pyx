@@ -1,0 +1,218 @@
+# cython: language_level=3
+"""Hierarchical-softmax kernels (binary tree, fastText-style flat paths).
+
+Notation: ``H`` (B, h) inputs; ``Wb`` (R, h+1) node matrix, row n = (w_n, b_n);
+label e has path ``paths[e, :lengths[e]]`` with ``codes`` (1 = left) and
+
+    score_j = w_n . h + b_n,   n = paths[e, j]
+    log s(e | h) = sum_j log_sigmoid(sign_j * score_j),   sign_j = 2 codes[e, j] - 1
+
+with the exact stable ``log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))``
+(no tables, no skipped nodes).  For an upstream gradient ``dlogp`` of logp:
+
+    g_j = dlogp * (codes[e, j] - sigmoid(score_j))
+    dH[b] = sum_j g_j w_n ,   d(w_n, b_n) = sum over occurrences (b, j) of n of g_j (H[b], 1)
+
+Node gradients are race-free: the occurrences (b, j) are grouped by node in
+a CSR built serially (O(B depth)), then each distinct node sums its own
+occurrences (in increasing b) into its own row, in parallel over nodes.
+Results do not depend on the number of threads.
+NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward``.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, log1p, fabs
+from libc.stdint cimport int64_t
+
+
+cdef inline double _log_sigmoid(double x) noexcept nogil:
+    return (x if x < 0.0 else 0.0) - log1p(exp(-fabs(x)))
+
+
+cdef inline double _sigmoid(double x) noexcept nogil:
+    cdef double e
+    if x >= 0.0:
+        return 1.0 / (1.0 + exp(-x))
+    e = exp(x)
+    return e / (1.0 + e)
+
+
+cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """sum_i a[i] b[i] with 8 independent partial sums (lets the compiler use SIMD)."""
+    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
+    cdef Py_ssize_t i, n8 = n - n % 8
+    for i in range(0, n8, 8):
+        s0 = s0 + a[i] * b[i]
+        s1 = s1 + a[i + 1] * b[i + 1]
+        s2 = s2 + a[i + 2] * b[i + 2]
+        s3 = s3 + a[i + 3] * b[i + 3]
+        s4 = s4 + a[i + 4] * b[i + 4]
+        s5 = s5 + a[i + 5] * b[i + 5]
+        s6 = s6 + a[i + 6] * b[i + 6]
+        s7 = s7 + a[i + 7] * b[i + 7]
+    for i in range(n8, n):
+        s0 = s0 + a[i] * b[i]
+    return (<double>s0 + <double>s4) + (<double>s1 + <double>s5) \
+        + (<double>s2 + <double>s6) + (<double>s3 + <double>s7)
+
+
+cdef inline void _axpy(floating a, const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    """y += a x"""
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = y[i] + a * x[i]
+
+
+cdef inline void _zero(floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        y[i] = 0
+
+
+cdef void _forward_row(const floating* x, const floating* Wb, Py_ssize_t h,
+                       const int64_t* path, const signed char* code, Py_ssize_t L,
+                       floating* logp, floating* sig) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef const floating* w
+    cdef double s, acc = 0.0
+    for j in range(L):
+        w = Wb + path[j] * (h + 1)
+        s = _dot(x, w, h) + w[h]
+        acc = acc + _log_sigmoid(s if code[j] else -s)
+        sig[j] = <floating>_sigmoid(s)
+    logp[0] = <floating>acc
+
+
+def _check_common(Py_ssize_t B, Py_ssize_t h, Py_ssize_t R, Py_ssize_t V,
+                  Py_ssize_t D, labels, paths, codes, lengths, Wb_cols):
+    if Wb_cols != h + 1:
+        raise ValueError(f"hsoftmax: Wb must have h + 1 = {h + 1} columns, got {Wb_cols}")
+    if labels.shape[0] != B:
+        raise ValueError("hsoftmax: labels must have shape (B,)")
+    if codes.shape[0] != V or codes.shape[1] != D or lengths.shape[0] != V:
+        raise ValueError("hsoftmax: paths (V, D), codes (V, D), lengths (V,) disagree")
+
+
+def forward(const floating[:, ::1] H,        # IN  (B, h)
+            const floating[:, ::1] Wb,       # IN  (R, h+1) node rows (w_n, b_n)
+            const int64_t[::1] labels,       # IN  (B,) in [0, V)
+            const int64_t[:, ::1] paths,     # IN  (V, D) node ids
+            const signed char[:, ::1] codes, # IN  (V, D) 1 = left
+            const int64_t[::1] lengths,      # IN  (V,)
+            floating[::1] logp,              # OUT (B,) log s(label | h)
+            floating[:, ::1] sig,            # OUT (B, D) sigmoid(score) along the path
+            int n_threads=1):
+    """log s(labels[b] | H[b]) for every row b; stores the path sigmoids for backward."""
+    cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
+    cdef Py_ssize_t b, e
+    _check_common(B, h, Wb.shape[0], V, D, labels, paths, codes, lengths, Wb.shape[1])
+    if logp.shape[0] != B or sig.shape[0] != B or sig.shape[1] != D:
+        raise ValueError("hsoftmax.forward: logp must be (B,) and sig (B, D)")
+    for b in range(B):
+        if labels[b] < 0 or labels[b] >= V:
+            raise IndexError(f"hsoftmax.forward: label {labels[b]} outside [0, {V})")
+    with nogil:
+        for b in prange(B, num_threads=n_threads, schedule="static"):
+            e = labels[b]
+            _forward_row(&H[b, 0], &Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e],
+                         &logp[b], &sig[b, 0])
+
+
+cdef void _backward_row(const floating* Wb, Py_ssize_t h, const int64_t* path,
+                        const signed char* code, Py_ssize_t L, floating dl,
+                        const floating* sig, floating* g, floating* dh,
+                        bint need_dH) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(L):
+        g[j] = dl * (code[j] - sig[j])
+    if need_dH:
+        _zero(dh, h)
+        for j in range(L):
+            _axpy(g[j], Wb + path[j] * (h + 1), dh, h)
+
+
+cdef void _node_row(const floating* H, Py_ssize_t h, const floating* g, Py_ssize_t D,
+                    const int64_t* occ, Py_ssize_t start, Py_ssize_t stop,
+                    floating* row) noexcept nogil:
+    cdef Py_ssize_t o, b, j
+    cdef floating gg
+    cdef double gb = 0.0
+    _zero(row, h)
+    for o in range(start, stop):
+        b = occ[o] // D
+        j = occ[o] - b * D
+        gg = g[b * D + j]
+        _axpy(gg, H + b * h, row, h)
+        gb = gb + gg
+    row[h] = <floating>gb
+
+
+def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
+             const floating[:, ::1] Wb,       # IN  (R, h+1)
+             const int64_t[::1] labels,       # IN  (B,)
+             const int64_t[:, ::1] paths,     # IN  (V, D)
+             const signed char[:, ::1] codes, # IN  (V, D)
+             const int64_t[::1] lengths,      # IN  (V,)
+             const floating[:, ::1] sig,      # IN  (B, D) from forward
+             const floating[::1] dlogp,       # IN  (B,) upstream gradient of logp
+             floating[:, ::1] g,              # OUT (B, D) dlogp * (code - sig) (scratch)
+             floating[:, ::1] dH,             # OUT (B, h) (left untouched if not need_dH)
+             int64_t[::1] node_slot,          # IN/OUT (R,) all -1 on entry and on exit
+             int64_t[::1] touched,            # OUT (>= k,) distinct node ids, first-seen order
+             int64_t[::1] offsets,            # OUT (>= k+1,) CSR offsets into occ
+             int64_t[::1] cursor,             # scratch (>= k,)
+             int64_t[::1] occ,                # OUT (>= B*D,) occurrences b*D + j grouped by node
+             floating[:, ::1] grad_rows,      # OUT (>= k, h+1) row i = gradient of node touched[i]
+             bint need_dH=True,
+             int n_threads=1):
+    """Gradients of sum_b dlogp[b] logp[b]; returns k, the number of touched nodes."""
+    cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
+    cdef Py_ssize_t R = Wb.shape[0], b, e, j, n, s, i, k = 0, total = 0
+    _check_common(B, h, R, V, D, labels, paths, codes, lengths, Wb.shape[1])
+    if sig.shape[0] != B or sig.shape[1] != D or g.shape[0] != B or g.shape[1] != D \
+            or dlogp.shape[0] != B:
+        raise ValueError("hsoftmax.backward: sig, g must be (B, D) and dlogp (B,)")
+    if need_dH and (dH.shape[0] != B or dH.shape[1] != h):
+        raise ValueError("hsoftmax.backward: dH must be (B, h)")
+    if node_slot.shape[0] != R or grad_rows.shape[1] != h + 1 or occ.shape[0] < B * D:
+        raise ValueError("hsoftmax.backward: node_slot (R,), grad_rows (k, h+1), occ (B*D,)")
+    cdef Py_ssize_t kmax = min(grad_rows.shape[0], touched.shape[0], cursor.shape[0],
+                               offsets.shape[0] - 1)
+    for b in range(B):
+        if labels[b] < 0 or labels[b] >= V:
+            raise IndexError(f"hsoftmax.backward: label {labels[b]} outside [0, {V})")
+        total += lengths[labels[b]]
+    if kmax < min(total, R):
+        raise ValueError(f"hsoftmax.backward: buffers hold {kmax} rows, need up to {min(total, R)}")
+    with nogil:
+        for b in prange(B, num_threads=n_threads, schedule="static"):
+            e = labels[b]
+            _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], dlogp[b],
+                          &sig[b, 0], &g[b, 0], &dH[b, 0] if need_dH else NULL, need_dH)
+        # CSR of occurrences grouped by node (serial, O(B D), first-seen node order)
+        for b in range(B):
+            e = labels[b]
+            for j in range(lengths[e]):
+                n = paths[e, j]
+                if node_slot[n] < 0:
+                    node_slot[n] = k
+                    touched[k] = n
+                    offsets[k + 1] = 0
+                    k = k + 1
+                offsets[node_slot[n] + 1] += 1
+        offsets[0] = 0
+        for i in range(k):
+            offsets[i + 1] += offsets[i]
+            cursor[i] = offsets[i]
+        for b in range(B):
+            e = labels[b]
+            for j in range(lengths[e]):
+                s = node_slot[paths[e, j]]
+                occ[cursor[s]] = b * D + j
+                cursor[s] += 1
+        for i in range(k):
+            node_slot[touched[i]] = -1
+        for i in prange(k, num_threads=n_threads, schedule="guided"):
+            _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1],
+                      &grad_rows[i, 0])
+    return k

@@ -1,0 +1,114 @@
+"""Full softmax output layer: s(e | h) = softmax(h W + b)_e, with dense Adam.
+
+Same interface as :class:`~vaeas_np.softmax.hierarchical.HierarchicalSoftmax`.
+The GEMMs run in NumPy/BLAS into preallocated outputs; the row-wise
+log-sum-exp and the in-place softmax gradient are compiled
+(``_ext/softmax_full.pyx``).  Cost per example O(h V).
+"""
+import numpy as np
+
+from ._common import OutputLayerBase, _sm_ext, _optim_ext
+
+
+class FullSoftmax(OutputLayerBase):
+    """Softmax over ``n_labels`` labels: parameters ``W`` (h, V) and ``b`` (V,).
+
+    ``init_std``: W ~ N(0, init_std^2); the default 0 starts at the uniform
+    distribution (b = 0 always).  Other arguments as HierarchicalSoftmax.
+    Attributes after :meth:`backward`: ``grad_W`` (h, V), ``grad_b`` (V,):
+    gradients of sum_b dlogp_b logp_b (unscaled).
+    """
+
+    def __init__(self, n_in, n_labels, dtype=np.float32, seed=None, rng=None, init_std=0.0,
+                 n_threads=None):
+        self._init_common(n_in, n_labels, dtype, n_threads, seed, rng)
+        h, V = self.n_in, self.n_labels
+        self.W = np.zeros((h, V), self.dtype)
+        if init_std:
+            self.W[...] = self.rng.normal(0.0, init_std, (h, V))
+        self.b = np.zeros(V, self.dtype)
+        self.grad_W = np.zeros_like(self.W)
+        self.grad_b = np.zeros_like(self.b)
+        self._mW, self._vW = np.zeros_like(self.W), np.zeros_like(self.W)
+        self._mb, self._vb = np.zeros_like(self.b), np.zeros_like(self.b)
+        self._sW, self._sb = np.empty_like(self.W), np.empty_like(self.b)
+        self._fresh = False
+
+    def _alloc(self, B):
+        self._logits = np.empty((B, self.n_labels), self.dtype)
+        self._zinv = np.empty(B, self.dtype)
+
+    def forward(self, H, labels):
+        """log s(labels[b] | H[b]): (B,) (an internal buffer; copy to keep).
+
+        Keeps a reference to ``H`` for backward; the (B, V) logits buffer then
+        holds exp(x - max x) per row, which backward turns into dlogits in place.
+        """
+        H, labels = self._check_input(H, labels)
+        B = H.shape[0]
+        self._ensure_capacity(B)
+        logits, logp = self._logits[:B], self._logp_buf[:B]
+        np.matmul(H, self.W, out=logits)
+        _sm_ext.forward(logits, self.b, labels, logp, self._zinv[:B], self.threads)
+        self._H, self._labels, self._B = H, labels, B
+        self._fresh = True
+        self._have_grad = False
+        return logp
+
+    def backward(self, dlogp=1.0, need_dH=True):
+        """Gradients of ``sum_b dlogp[b] * logp[b]``: returns dH (B, h), sets grad_W, grad_b.
+
+        Once per forward (the logits buffer is consumed in place).
+        """
+        d = self._dlogp(dlogp)
+        if not self._fresh:
+            raise RuntimeError("FullSoftmax.backward() may run once per forward().")
+        B = self._B
+        dlogits = self._logits[:B]
+        _sm_ext.backward(dlogits, self._zinv[:B], self._labels, d, self.threads)
+        self._fresh = False
+        np.matmul(self._H.T, dlogits, out=self.grad_W)
+        np.sum(dlogits, axis=0, out=self.grad_b)
+        self._have_grad = True
+        if not need_dH:
+            return None
+        return np.matmul(dlogits, self.W.T, out=self._dH_buf[:B])
+
+    def step(self, scale, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        """Adam on W and b with gradient ``scale * grad`` (``scale = -1/B`` for SC)."""
+        self._check_step(lr, beta1, beta2, eps)
+        s = self.dtype.type(scale)
+        self.t += 1
+        for p, g, buf, m, v in ((self.W, self.grad_W, self._sW, self._mW, self._vW),
+                                (self.b, self.grad_b, self._sb, self._mb, self._vb)):
+            np.multiply(g, s, out=buf)
+            _optim_ext.adam_step(p.reshape(-1), buf.reshape(-1), m.reshape(-1), v.reshape(-1),
+                                 lr, beta1, beta2, eps, self.t, self.threads)
+        self._have_grad = False
+
+    # ---- evaluation ----
+
+    def log_prob_all(self, H):
+        """log s(e | h) for every label: (B, V) float64."""
+        H = self._check_input(H)
+        x = H.astype(np.float64) @ self.W.astype(np.float64) + self.b
+        m = x.max(1, keepdims=True)
+        return x - (m + np.log(np.exp(x - m).sum(1, keepdims=True)))
+
+    def entropy(self, H, chunk_elems=1 << 21):
+        """Entropy of s(. | h) per row: (B,) float64, ``chunk_elems // V`` rows at a time."""
+        H = self._check_input(H)
+        c = self._rows_chunk(chunk_elems)
+        out = np.empty(H.shape[0])
+        for i in range(0, H.shape[0], c):
+            lp = self.log_prob_all(H[i:i + c])
+            out[i:i + c] = -(np.exp(lp) * lp).sum(1)
+        return out
+
+    def params(self):
+        """[W, b] (views)."""
+        return [self.W, self.b]
+
+    def grads(self):
+        """[grad_W, grad_b] of the last backward."""
+        return [self.grad_W, self.grad_b]
