@@ -1,0 +1,94 @@
+"""Full softmax: kernels against NumPy, gradients, Adam, evaluation helpers."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vaeas_np._ext import softmax_full
+from vaeas_np.softmax import FullSoftmax
+from vaeas_np.softmax import reference as ref
+from tests.gradcheck import numerical_grad, rel_error
+
+
+def make(V, h, dtype=np.float64, seed=0, n_threads=1, B=7):
+    rng = np.random.default_rng(seed)
+    F = FullSoftmax(h, V, dtype=dtype, init_std=0.7, seed=seed, n_threads=n_threads)
+    F.b[:] = rng.normal(size=V)
+    H = rng.normal(size=(B, h)).astype(dtype)
+    return F, H, rng.integers(0, V, B), rng
+
+
+@settings(deadline=None, max_examples=15)
+@given(V=st.integers(2, 3000), h=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_probabilities_sum_to_one_and_entropy(V, h, seed):
+    F, H, labels, _ = make(V, h, seed=seed, B=3)
+    lp = F.log_prob_all(H)
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, rtol=1e-10)
+    np.testing.assert_allclose(F.forward(H, labels), lp[np.arange(3), labels], atol=1e-10)
+    np.testing.assert_allclose(F.entropy(H, chunk_elems=1), -(np.exp(lp) * lp).sum(1),
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("V", [2, 3, 10])
+def test_finite_differences(V):
+    h, B = 4, 5
+    F, H, labels, rng = make(V, h, B=B, seed=V)
+    c = rng.normal(size=B)
+
+    def f():
+        return float(c @ F.forward(H, labels))
+
+    f()
+    dH = F.backward(c).copy()
+    gW, gb = (g.copy() for g in F.grads())
+    assert rel_error(numerical_grad(f, H), dH) <= 1e-6
+    assert rel_error(numerical_grad(f, F.W), gW) <= 1e-6
+    assert rel_error(numerical_grad(f, F.b), gb) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernels_equal_reference(dtype, n_threads):
+    B, V = 19, 257
+    rng = np.random.default_rng(1)
+    logits = (3 * rng.normal(size=(B, V))).astype(dtype)
+    bias = rng.normal(size=V).astype(dtype)
+    labels = rng.integers(0, V, B)
+    dl = rng.normal(size=B).astype(dtype)
+    buf = logits.copy()
+    logp, zinv = np.empty(B, dtype), np.empty(B, dtype)
+    softmax_full.forward(buf, bias, labels, logp, zinv, n_threads)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(logp, ref.sm_forward(logits, bias, labels), **tol)
+    softmax_full.backward(buf, zinv, labels, dl, n_threads)
+    np.testing.assert_allclose(buf, ref.sm_backward(logits, bias, labels, dl), **tol)
+
+
+def test_extreme_logits_are_stable():
+    logits = np.array([[1000.0, 0.0, -1000.0]])
+    buf, logp, zinv = logits.copy(), np.empty(1), np.empty(1)
+    softmax_full.forward(buf, np.zeros(3), np.array([2]), logp, zinv, 1)
+    assert logp[0] == -2000.0
+
+
+def test_step_is_adam_and_learns():
+    V, h, B = 10, 6, 40
+    F, H, labels, _ = make(V, h, dtype=np.float32, B=B, n_threads=2)
+    first = F.forward(H, labels).mean()
+    F.backward(1.0)
+    W0, gW = F.W.copy(), F.grad_W.copy()
+    F.step(-1.0 / B, lr=1e-2)
+    # first Adam step moves each weight by lr * sign(gradient of the loss)
+    np.testing.assert_allclose(F.W, W0 - 1e-2 * np.sign(-gW / B), atol=1e-5)
+    for _ in range(100):
+        F.forward(H, labels)
+        F.backward(1.0)
+        F.step(-1.0 / B, lr=1e-2)
+    assert F.forward(H, labels).mean() > first + 0.5
+
+
+def test_backward_once_per_forward():
+    F, H, labels, _ = make(4, 3)
+    F.forward(H, labels)
+    F.backward(1.0)
+    with pytest.raises(RuntimeError):
+        F.backward(1.0)

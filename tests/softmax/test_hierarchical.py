@@ -1,0 +1,213 @@
+"""Hierarchical softmax: probabilities, kernels against NumPy, gradients, sparse Adam."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vaeas_np._ext import hsoftmax
+from vaeas_np.errors import InvalidInputError
+from vaeas_np.softmax import HierarchicalSoftmax, random_order
+from vaeas_np.softmax import reference as ref
+from vaeas_np.softmax.tree import log_sigmoid
+from tests.gradcheck import numerical_grad, rel_error
+
+
+def make(V, h, dtype=np.float64, seed=0, n_threads=1, B=7):
+    rng = np.random.default_rng(seed)
+    L = HierarchicalSoftmax(h, V, order=random_order(V, seed), dtype=dtype, init_std=0.7,
+                            seed=seed, n_threads=n_threads)
+    L.Wb[:, -1] = rng.normal(size=V - 1)
+    H = rng.normal(size=(B, h)).astype(dtype)
+    labels = rng.integers(0, V, B)
+    return L, H, labels, rng
+
+
+@settings(deadline=None, max_examples=20)
+@given(V=st.integers(2, 3000), h=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_leaf_probabilities_sum_to_one(V, h, seed):
+    L, H, labels, _ = make(V, h, seed=seed, B=3)
+    lp = L.log_prob_all(H)
+    assert lp.shape == (3, V)
+    np.testing.assert_allclose(np.exp(lp).sum(1), 1.0, rtol=1e-10)
+    # the kernel's logp of the given labels is the same number
+    np.testing.assert_allclose(L.forward(H, labels), lp[np.arange(3), labels], atol=1e-10)
+
+
+@settings(deadline=None, max_examples=20)
+@given(V=st.integers(2, 3000), h=st.integers(1, 12), seed=st.integers(0, 1000))
+def test_logp_is_product_along_path(V, h, seed):
+    L, H, labels, _ = make(V, h, seed=seed, B=4)
+    logp = L.forward(H, labels)
+    t = L.tree
+    for b, e in enumerate(labels):
+        p = 1.0
+        node = 0
+        # walk down from the root using the tree's child arrays, towards e's leaf slot
+        s = t.slot_of[e]
+        while node >= 0:
+            pl = 1.0 / (1.0 + np.exp(-(L.Wb[node, :h] @ H[b] + L.Wb[node, h])))
+            go_left = s < t.mid[node]
+            p *= pl if go_left else 1.0 - pl
+            node = t.left[node] if go_left else t.right[node]
+        assert -node - 1 == s
+        np.testing.assert_allclose(logp[b], np.log(p), rtol=1e-9, atol=1e-12)
+
+
+@settings(deadline=None, max_examples=15)
+@given(V=st.integers(2, 2000), h=st.integers(1, 10), seed=st.integers(0, 1000))
+def test_entropy_equals_enumerated(V, h, seed):
+    L, H, _, _ = make(V, h, seed=seed, B=5)
+    lp = L.log_prob_all(H)
+    expected = -(np.exp(lp) * lp).sum(1)
+    np.testing.assert_allclose(L.entropy(H), expected, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(L.entropy(H, chunk_elems=1), expected, rtol=1e-9, atol=1e-11)
+
+
+def test_uniform_at_zero_init():
+    L = HierarchicalSoftmax(3, 8, dtype=np.float64)
+    H = np.ones((2, 3))
+    np.testing.assert_allclose(L.forward(H, [0, 7]), -np.log(8))
+    np.testing.assert_allclose(L.entropy(H), np.log(8))
+
+
+def test_log_sigmoid_is_exact_for_large_scores():
+    L = HierarchicalSoftmax(1, 2, dtype=np.float64)
+    L.Wb[0] = [1.0, 0.0]
+    H = np.array([[-800.0], [800.0], [-30.0]])
+    lp = L.forward(H, np.array([0, 1, 0]))      # label 0 = left = sigmoid(score)
+    np.testing.assert_allclose(lp, [-800.0, -800.0, log_sigmoid(-30.0)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("V", [2, 3, 11, 16])
+def test_finite_differences(V):
+    h, B = 4, 6
+    L, H, labels, rng = make(V, h, B=B, seed=V)
+    c = rng.normal(size=B)
+
+    def f():
+        return float(c @ L.forward(H, labels))
+
+    f()
+    dH = L.backward(c).copy()
+    (G,) = L.grads()
+    assert rel_error(numerical_grad(f, H), dH) <= 1e-6
+    assert rel_error(numerical_grad(f, L.Wb), G) <= 1e-6
+    # scalar dlogp broadcasts
+    L.forward(H, labels)
+    np.testing.assert_allclose(L.backward(1.0), L.backward(np.ones(B)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("V", [2, 5, 64, 1000])
+def test_kernels_equal_reference(dtype, n_threads, V):
+    h, B = 17, 33
+    L, H, labels, rng = make(V, h, dtype=dtype, n_threads=n_threads, B=B, seed=3)
+    t = L.tree
+    dl = rng.normal(size=B).astype(dtype)
+    logp = L.forward(H, labels).copy()
+    dH = L.backward(dl).copy()
+    r_logp, r_sig = ref.hs_forward(H, L.Wb, labels, t.paths, t.codes, t.lengths)
+    r_dH, r_rows, r_grad = ref.hs_backward(H, L.Wb, labels, t.paths, t.codes, t.lengths,
+                                           r_sig, dl)
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(logp, r_logp, **tol)
+    np.testing.assert_allclose(dH, r_dH, **tol)
+    rows = L.touched_rows
+    assert len(set(rows.tolist())) == len(rows)
+    o = np.argsort(rows)
+    assert (rows[o] == r_rows).all()
+    np.testing.assert_allclose(L.grad_rows[o], r_grad, **tol)
+    # the node map is restored for the next batch
+    assert (L._node_slot == -1).all()
+
+
+def test_threads_give_identical_results():
+    out = []
+    for n in (1, 2):
+        L, H, labels, _ = make(300, 9, dtype=np.float32, n_threads=n, B=50, seed=9)
+        lp = L.forward(H, labels).copy()
+        dH = L.backward(0.5).copy()
+        out.append((lp, dH, L.touched_rows.copy(), L.grad_rows.copy()))
+    for a, b in zip(*out):
+        assert (a == b).all()
+
+
+def test_sparse_step_touches_only_path_rows():
+    V, h, B = 500, 6, 10
+    L, H, labels, rng = make(V, h, dtype=np.float32, B=B, seed=4)
+    L.m[:] = rng.random(L.m.shape)
+    L.v[:] = rng.random(L.v.shape)
+    before = [a.copy() for a in (L.Wb, L.m, L.v)]
+    L.forward(H, labels)
+    L.backward(1.0)
+    rows, grad = L.touched_rows.copy(), L.grad_rows.copy()
+    on_paths = np.unique(np.concatenate([L.tree.paths[e, :L.tree.lengths[e]] for e in labels]))
+    assert (np.sort(rows) == on_paths).all()
+    L.step(-1.0 / B, lr=1e-2)
+    off = np.setdiff1d(np.arange(V - 1), rows)
+    for a, b in zip((L.Wb, L.m, L.v), before):
+        assert (a[off] == b[off]).all()
+        assert (a[rows] != b[rows]).any()
+    # the touched rows follow the NumPy lazy Adam on grad * scale
+    Wb, m, v = before
+    ref.sparse_adam(Wb, rows, grad * np.float32(-1.0 / B), m, v, 1e-2, 0.9, 0.999, 1e-8, 1)
+    np.testing.assert_allclose(L.Wb, Wb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(L.m, m, rtol=1e-5, atol=1e-7)
+
+
+def test_training_increases_logp_and_set_order_keeps_rows():
+    V, h, B = 32, 8, 64
+    rng = np.random.default_rng(0)
+    H = rng.normal(size=(B, h)).astype(np.float32)
+    labels = np.arange(B) % V
+    L = HierarchicalSoftmax(h, V, seed=0, n_threads=2)
+    first = L.forward(H, labels).mean()
+    for _ in range(200):
+        L.forward(H, labels)
+        L.backward(1.0)
+        L.step(-1.0 / B, lr=1e-2)
+    assert L.forward(H, labels).mean() > first + 1.0
+    Wb = L.Wb.copy()
+    L.set_order(random_order(V, 1))
+    assert (L.Wb == Wb).all()
+    np.testing.assert_allclose(np.exp(L.log_prob_all(H)).sum(1), 1.0, rtol=1e-6)
+
+
+def test_warm_start_separates_clusters():
+    rng = np.random.default_rng(0)
+    V, h = 8, 4
+    labels = np.repeat(np.arange(V), 20)
+    centers = rng.normal(scale=10.0, size=(V, h))
+    H = centers[labels] + rng.normal(size=(len(labels), h))
+    L = HierarchicalSoftmax(h, V, dtype=np.float64)
+    L.warm_start(H, labels, gain=2.0)
+    assert L.forward(H, labels).mean() > -np.log(V) + 1.0
+
+
+def test_errors_and_step_protocol():
+    L = HierarchicalSoftmax(3, 5)
+    with pytest.raises(RuntimeError):
+        L.backward(1.0)
+    with pytest.raises(InvalidInputError):
+        L.forward(np.zeros((2, 4)), [0, 1])
+    with pytest.raises(InvalidInputError):
+        L.forward(np.zeros((2, 3)), [0, 5])
+    L.forward(np.zeros((2, 3)), [0, 1])
+    with pytest.raises(RuntimeError):
+        L.step(-0.5, 1e-3)
+    with pytest.raises(InvalidInputError):
+        L.backward(np.ones(3))
+    with pytest.raises(IndexError):
+        hsoftmax.forward(np.zeros((1, 3), np.float32), L.Wb, np.array([7]), L.tree.paths,
+                         L.tree.codes, L.tree.lengths, np.zeros(1, np.float32),
+                         np.zeros((1, L.tree.depth), np.float32))
+
+
+def test_batch_size_changes_reuse_buffers():
+    L, H, labels, _ = make(40, 5, B=20)
+    full = L.forward(H, labels).copy()
+    sig = L._sig
+    np.testing.assert_allclose(L.forward(H[:7], labels[:7]), full[:7])
+    assert L._sig is sig
+    L.backward(1.0)
+    L.step(-1 / 7, 1e-3)
