@@ -171,6 +171,7 @@ def _in_memory(X, bs, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buff
 
 
 def _streamed(src, shape, bs, shuffle_rng, binarize_rng, binarize, drop_last, budget):
+    """Check the budget now (not at the first ``next``), then stream."""
     n, d = shape
     # Peak memory per row held: window float32 (4) + raw read (itemsize) +
     # carried rows concatenated with the window (4) + permuted copy (4).
@@ -182,6 +183,10 @@ def _streamed(src, shape, bs, shuffle_rng, binarize_rng, binarize, drop_last, bu
         raise InvalidParameterError(
             f"max_memory_bytes={budget} is too small for batch_size={bs} with d={d}; "
             f"it needs at least {need} bytes")
+    return _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window)
+
+
+def _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window):
     block = max(1, min(src.chunk_rows, window))
     blocks_per_window = max(1, window // block)
     starts = np.arange(0, n, block, dtype=np.int64)
