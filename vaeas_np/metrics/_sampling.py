@@ -1,0 +1,39 @@
+"""Reparameterised posterior samples with one random stream per example.
+
+Example ``i`` (its row in the data) has its own generator, seeded from
+``SeedSequence(root_entropy, spawn_key=(i,))``; its samples are the rows of
+that generator's successive ``standard_normal((chunk, d))`` draws.  So sample j
+of example i is the same whatever the example batches and sample chunks are:
+chunked and unchunked evaluations see the very same z.
+"""
+import numpy as np
+
+
+def root_entropy(rng):
+    """128 bits of entropy from ``rng`` (None, int, SeedSequence or Generator)."""
+    if isinstance(rng, np.random.SeedSequence):
+        rng = np.random.default_rng(rng)
+    g = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    return [int(v) for v in g.integers(0, 2 ** 32, size=4, dtype=np.uint64)]
+
+
+def example_streams(entropy, start, stop):
+    """Generators for examples start <= i < stop."""
+    return [np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(entropy, spawn_key=(i,)))) for i in range(start, stop)]
+
+
+def draw_noise(streams, n_samples, d):
+    """Next ``n_samples`` standard normal vectors of each stream: float64 (len(streams), n_samples, d)."""
+    eps = np.empty((len(streams), n_samples, d))
+    for row, g in zip(eps, streams):
+        g.standard_normal(out=row)
+    return eps
+
+
+def reparameterise(mu, logvar, eps):
+    """``z = mu + exp(logvar / 2) * eps`` rounded to float32 (what the decoder sees).
+
+    mu, logvar: (n, d); eps: (n, s, d) -> float32 (n, s, d).
+    """
+    return (mu[:, None, :] + np.exp(0.5 * logvar)[:, None, :] * eps).astype(np.float32)
