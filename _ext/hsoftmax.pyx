@@ -21,7 +21,7 @@ NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward``.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log1p, fabs
+from libc.math cimport exp, log1p, fabs, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
 
@@ -216,3 +216,57 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
             _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1],
                       &grad_rows[i, 0])
     return k
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef void _adam_row(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t n,
+                    floating scale, floating b1, floating omb1, floating b2, floating omb2,
+                    floating step_size, floating c2, floating eps) noexcept nogil:
+    """Adam on one row in the row's precision (no double promotion: it vectorises)."""
+    cdef Py_ssize_t c
+    cdef floating gi, mi, vi
+    for c in range(n):
+        gi = scale * g[c]
+        mi = b1 * m[c] + omb1 * gi
+        vi = b2 * v[c] + omb2 * gi * gi
+        m[c] = mi
+        v[c] = vi
+        p[c] = p[c] - step_size * mi / (_sqrt(vi * c2) + eps)
+
+
+def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
+                       const int64_t[::1] rows,      # IN (k,) distinct row ids
+                       const floating[:, ::1] grad,  # IN (>= k, n) unscaled gradient rows
+                       double scale,
+                       floating[:, ::1] m,          # IN/OUT (R, n)
+                       floating[:, ::1] v,          # IN/OUT (R, n)
+                       double lr, double beta1, double beta2, double eps, long step,
+                       int n_threads=1):
+    """Lazy Adam on rows ``rows`` with gradient ``scale * grad`` (fused, in the array dtype).
+
+    Same update as ``vaeas_np._ext.optim.sparse_adam_rows`` on ``scale * grad``
+    (``p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)``), but computed in the
+    parameters' precision so that the row loop vectorises, and without a
+    separate scaling pass.
+    """
+    cdef Py_ssize_t k = rows.shape[0], n = param.shape[1], R = param.shape[0], j, r
+    if grad.shape[0] < k or grad.shape[1] != n or m.shape[0] != R or v.shape[0] != R \
+            or m.shape[1] != n or v.shape[1] != n:
+        raise ValueError("sparse_adam_scaled: grad (>= k, n), m and v (R, n) expected")
+    for j in range(k):
+        if rows[j] < 0 or rows[j] >= R:
+            raise IndexError(f"sparse_adam_scaled: row id {rows[j]} outside [0, {R})")
+    cdef floating step_size = <floating>(lr / (1.0 - pow(beta1, step)))
+    cdef floating c2 = <floating>(1.0 / (1.0 - pow(beta2, step)))
+    with nogil:
+        for j in prange(k, num_threads=n_threads, schedule="static"):
+            r = rows[j]
+            _adam_row(&param[r, 0], &grad[j, 0], &m[r, 0], &v[r, 0], n, <floating>scale,
+                      <floating>beta1, <floating>(1.0 - beta1), <floating>beta2,
+                      <floating>(1.0 - beta2), step_size, c2, <floating>eps)

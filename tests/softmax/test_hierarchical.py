@@ -211,3 +211,57 @@ def test_batch_size_changes_reuse_buffers():
     assert L._sig is sig
     L.backward(1.0)
     L.step(-1 / 7, 1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fused_adam_equals_shared_optim_kernel(dtype, n_threads):
+    from vaeas_np._ext import optim
+    rng = np.random.default_rng(0)
+    R, n, k = 50, 13, 20
+    P = rng.normal(size=(R, n)).astype(dtype)
+    m = (0.1 * rng.normal(size=(R, n))).astype(dtype)
+    v = rng.random((R, n)).astype(dtype)
+    rows = rng.choice(R, k, replace=False).astype(np.int64)
+    g = rng.normal(size=(k + 3, n)).astype(dtype)       # extra rows are ignored
+    a = [x.copy() for x in (P, m, v)]
+    b = [x.copy() for x in (P, m, v)]
+    hsoftmax.sparse_adam_scaled(a[0], rows, g, -0.25, a[1], a[2], 1e-2, 0.9, 0.99, 1e-8, 7,
+                                n_threads)
+    optim.sparse_adam_rows(b[0], rows, np.ascontiguousarray(g[:k] * dtype(-0.25)), b[1], b[2],
+                           1e-2, 0.9, 0.99, 1e-8, 7, n_threads)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
+
+
+def test_layer_adam_kernels_agree():
+    out = []
+    for kernel in ("fused", "shared"):
+        L, H, labels, _ = make(100, 5, B=16, seed=2)
+        L.adam_kernel = kernel
+        for _ in range(3):
+            L.forward(H, labels)
+            L.backward(1.0)
+            L.step(-1 / 16, 1e-2)
+        out.append(L.Wb.copy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-12, atol=1e-13)
+
+
+@settings(deadline=None, max_examples=15)
+@given(V=st.integers(2, 3000), h=st.integers(1, 40), B=st.integers(1, 40),
+       n_threads=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_kernels_equal_reference_hypothesis(V, h, B, n_threads, seed):
+    L, H, labels, rng = make(V, h, B=B, seed=seed, n_threads=n_threads)
+    t = L.tree
+    dl = rng.normal(size=B)
+    logp = L.forward(H, labels).copy()
+    dH = L.backward(dl)
+    r_logp, r_sig = ref.hs_forward(H, L.Wb, labels, t.paths, t.codes, t.lengths)
+    r_dH, r_rows, r_grad = ref.hs_backward(H, L.Wb, labels, t.paths, t.codes, t.lengths,
+                                           r_sig, dl)
+    np.testing.assert_allclose(logp, r_logp, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dH, r_dH, rtol=1e-12, atol=1e-12)
+    o = np.argsort(L.touched_rows)
+    assert (L.touched_rows[o] == r_rows).all()
+    np.testing.assert_allclose(L.grad_rows[o], r_grad, rtol=1e-12, atol=1e-12)

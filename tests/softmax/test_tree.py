@@ -11,7 +11,7 @@ from vaeas_np.softmax.tree import Tree, assign_labels, kd_order, random_order
 Vs = st.integers(2, 3000)
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=60)
 @given(V=Vs)
 def test_tree_shape(V):
     t = Tree.build(V)

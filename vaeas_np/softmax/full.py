@@ -7,7 +7,7 @@ log-sum-exp and the in-place softmax gradient are compiled
 """
 import numpy as np
 
-from ._common import OutputLayerBase, _sm_ext, _optim_ext
+from ._common import OutputLayerBase, _hs_ext, _sm_ext
 
 
 class FullSoftmax(OutputLayerBase):
@@ -31,7 +31,7 @@ class FullSoftmax(OutputLayerBase):
         self.grad_b = np.zeros_like(self.b)
         self._mW, self._vW = np.zeros_like(self.W), np.zeros_like(self.W)
         self._mb, self._vb = np.zeros_like(self.b), np.zeros_like(self.b)
-        self._sW, self._sb = np.empty_like(self.W), np.empty_like(self.b)
+        self._all_rows = np.arange(self.n_in, dtype=np.int64)
         self._fresh = False
 
     def _alloc(self, B):
@@ -75,15 +75,18 @@ class FullSoftmax(OutputLayerBase):
         return np.matmul(dlogits, self.W.T, out=self._dH_buf[:B])
 
     def step(self, scale, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-        """Adam on W and b with gradient ``scale * grad`` (``scale = -1/B`` for SC)."""
+        """Adam on W and b with gradient ``scale * grad`` (``scale = -1/B`` for SC).
+
+        Textbook Adam (as ``vaeas_np._ext.optim.adam_step``), run by the fused
+        kernel ``_ext.hsoftmax.sparse_adam_scaled`` over all rows.
+        """
         self._check_step(lr, beta1, beta2, eps)
-        s = self.dtype.type(scale)
         self.t += 1
-        for p, g, buf, m, v in ((self.W, self.grad_W, self._sW, self._mW, self._vW),
-                                (self.b, self.grad_b, self._sb, self._mb, self._vb)):
-            np.multiply(g, s, out=buf)
-            _optim_ext.adam_step(p.reshape(-1), buf.reshape(-1), m.reshape(-1), v.reshape(-1),
-                                 lr, beta1, beta2, eps, self.t, self.threads)
+        for p, g, m, v in ((self.W, self.grad_W, self._mW, self._vW),
+                           (self.b[None], self.grad_b[None], self._mb[None], self._vb[None])):
+            # dense Adam = the fused row kernel over all rows (W: h rows of V)
+            _hs_ext.sparse_adam_scaled(p, self._all_rows[:len(p)], g, scale, m, v, lr, beta1,
+                                       beta2, eps, self.t, self.threads)
         self._have_grad = False
 
     # ---- evaluation ----

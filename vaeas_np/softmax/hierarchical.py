@@ -17,6 +17,7 @@ Training protocol (SPEC section 3)::
 import numpy as np
 
 from ._common import OutputLayerBase, _hs_ext, _optim_ext
+from ..errors import InvalidParameterError
 from .tree import Tree
 
 
@@ -37,6 +38,8 @@ class HierarchicalSoftmax(OutputLayerBase):
                           and I_hat starts at ~0; the rows get gradients from the first
                           batch (g (h, 1) with g = code - 1/2), dH is 0 at first.
     n_threads : int or None   threads of the kernels (None -> library default).
+    adam_kernel : "fused" | "shared"   which sparse Adam kernel :meth:`step` uses
+                          (same update; see :meth:`step`).
 
     Attributes after :meth:`backward`: ``touched_rows`` (k,) int64 distinct node ids
     (first-seen order), ``grad_rows`` (k, h+1) gradient of sum_b dlogp_b logp_b for
@@ -44,8 +47,12 @@ class HierarchicalSoftmax(OutputLayerBase):
     """
 
     def __init__(self, n_in, n_labels, order=None, dtype=np.float32, seed=None, rng=None,
-                 init_std=0.0, n_threads=None):
+                 init_std=0.0, n_threads=None, adam_kernel="fused"):
         self._init_common(n_in, n_labels, dtype, n_threads, seed, rng)
+        if adam_kernel not in ("fused", "shared"):
+            raise InvalidParameterError(f"adam_kernel must be 'fused' or 'shared', got "
+                                        f"{adam_kernel!r}.")
+        self.adam_kernel = adam_kernel
         self.tree = Tree.build(self.n_labels, order)
         R, h = self.n_labels - 1, self.n_in
         self.Wb = np.zeros((R, h + 1), self.dtype)
@@ -122,14 +129,24 @@ class HierarchicalSoftmax(OutputLayerBase):
 
         Use ``scale = -1 / B`` after ``backward(1.0)`` to descend SC = -mean log s.
         Untouched rows keep their values and moments; the bias correction uses
-        the global step counter ``t`` (as PyTorch's SparseAdam).
+        the global step counter ``t`` (as PyTorch's SparseAdam).  The update is
+        the textbook Adam of ``vaeas_np._ext.optim.sparse_adam_rows``; by default
+        (``adam_kernel="fused"``) it runs as ``_ext.hsoftmax.sparse_adam_scaled``,
+        which folds in ``scale`` and computes in the layer's dtype so that it
+        vectorises (about 3x faster in float32); ``adam_kernel="shared"`` uses
+        ``optim.sparse_adam_rows`` on a scaled copy of the rows.
         """
         self._check_step(lr, beta1, beta2, eps)
-        k = self._k
-        g = np.multiply(self._grad_rows[:k], self.dtype.type(scale), out=self._scaled[:k])
         self.t += 1
-        _optim_ext.sparse_adam_rows(self.Wb, self._touched[:k], g, self.m, self.v,
-                                    lr, beta1, beta2, eps, self.t, self.threads)
+        if self.adam_kernel == "shared":
+            k = self._k
+            g = np.multiply(self._grad_rows[:k], self.dtype.type(scale), out=self._scaled[:k])
+            _optim_ext.sparse_adam_rows(self.Wb, self._touched[:k], g, self.m, self.v,
+                                        lr, beta1, beta2, eps, self.t, self.threads)
+        else:
+            _hs_ext.sparse_adam_scaled(self.Wb, self.touched_rows, self._grad_rows, scale,
+                                       self.m, self.v, lr, beta1, beta2, eps, self.t,
+                                       self.threads)
         self._have_grad = False
 
     # ---- leaf placement ----
