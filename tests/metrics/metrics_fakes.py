@@ -10,7 +10,7 @@ class LinearVAE:
     buffer that the next call overwrites (like the real model may do).
     """
 
-    def __init__(self, D=8, d=2, seed=0, n_threads=None, enc_scale=0.5):
+    def __init__(self, D=8, d=2, seed=0, n_threads=None, enc_scale=0.5, prior_encoder=False):
         r = np.random.default_rng(seed)
         self.A = r.normal(0, enc_scale, (D, d))
         self.a = r.normal(0, 0.3, d)
@@ -18,6 +18,8 @@ class LinearVAE:
         self.b = r.normal(-1.0, 0.3, d)
         self.W = r.normal(0, 1.5, (d, D)).astype(np.float32)
         self.c = r.normal(0, 0.5, D).astype(np.float32)
+        if prior_encoder:                       # q(z|x) = p(z) = N(0, I)
+            self.A[:], self.a[:], self.B[:], self.b[:] = 0, 0, 0, 0
         self.n_threads = n_threads
         self.D, self.d = D, d
         self.max_rows = 0
