@@ -112,7 +112,9 @@ def test_missing_files_offline_message(home, tmp_path, monkeypatch):
     assert_clean(home)
 
 
-def test_offline_omniglot_message_says_no_public_url(tmp_path):
+def test_offline_omniglot_message_says_no_public_url(tmp_path, monkeypatch):
+    from vaeas_np.data import fetch
+    monkeypatch.setattr(fetch, "DOWNLOAD_RETRIES", 1)
     with pytest.raises(DataFileMissingError) as e:
         load_dataset("omniglot", data_dir=tmp_path, download=True)
     msg = str(e.value)
@@ -156,6 +158,10 @@ def test_damaged_store_is_refused(fake_mnist, home):
     # prepare(force=True) rebuilds it
     prepare("mnist", raw, force=True)
     load_dataset("mnist", download=False)
+    with h5py.File(path, "r+") as f:
+        del f["test_binary"]
+    with pytest.raises(StoreError, match="lacks dataset 'test_binary'"):
+        load_dataset("mnist", download=False)
     (home / "mnist.h5").write_bytes(b"not an hdf5 file")
     with pytest.raises(StoreError, match="cannot be opened"):
         load_dataset("mnist", download=False)
@@ -318,3 +324,25 @@ def test_download_from_local_server(tmp_path, home, monkeypatch, real_retrieve):
     finally:
         server.shutdown()
     assert_clean(home)
+
+
+def test_lazy_split_streamed(fake_mnist, home):
+    """A store split larger than the budget is streamed; values match."""
+    from vaeas_np.data import iterate_minibatches
+    raw, _ = fake_mnist
+    ds = load_dataset("mnist", data_dir=raw, download=False)
+    with ds.split("train") as lz:
+        got = list(iterate_minibatches(lz, 4, shuffle_rng=np.random.default_rng(0),
+                                       binarize=None, max_memory_bytes=240_000))
+    idx = np.concatenate([i for i, _ in got])
+    assert sorted(idx.tolist()) == list(range(S["train"]))
+    for i, x in got:
+        np.testing.assert_array_equal(x, ds.train[i])
+
+
+def test_cli_error_exit_status(tmp_path, capsys):
+    from vaeas_np.cli_data import main
+    assert main(["data", "prepare", "mnist", "--from", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the raw files of data set 'mnist' were not found")
+    assert main(["data", "info", "mnist"]) == 1

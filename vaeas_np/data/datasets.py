@@ -153,6 +153,10 @@ def load_dataset(name: str, data_dir=None, download: bool = True) -> "Dataset":
     data_dir : optional directory holding the raw files (read only).
     download : download missing raw files from their public mirrors.
 
+    Once the store exists it is what is read: ``data_dir`` and ``download``
+    only matter when the store is missing or of an older format version
+    (use :func:`prepare` with ``force=True`` to rebuild from other files).
+
     Returns a :class:`Dataset`.  Raises :class:`DataFileMissingError` (files
     missing, offline: the message names them, their checksums and where to
     put them), :class:`ChecksumMismatchError`, :class:`CorruptFileError`,

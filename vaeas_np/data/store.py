@@ -226,8 +226,11 @@ def verify_store(path, *, use_cache: bool = True) -> None:
         with h5py.File(path, "r") as f:
             sizes = json.loads(f.attrs["split_sizes"])
             for k, n in sizes.items():
-                if k not in f or f[k].shape[0] != n:
-                    raise StoreError(f"the store {path} lacks split {k!r} of {n} rows; {fix}")
+                keys = [k] + ([f"{k}_binary"] if k in ("valid", "test") else [])
+                for kk in keys:
+                    if kk not in f or f[kk].shape[0] != n:
+                        raise StoreError(
+                            f"the store {path} lacks dataset {kk!r} of {n} rows; {fix}")
             for k, ds in f.items():
                 want = ds.attrs.get("sha256")
                 if want is None:
