@@ -169,6 +169,16 @@ def find_raw_file(rf: RawFile, search_dirs: Sequence) -> Optional[Path]:
     return None
 
 
+def _progressbar() -> bool:
+    """Show pooch's tqdm progress bar only on an interactive terminal."""
+    import sys
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        return False
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
 def download_raw_file(rf: RawFile, dest_dir, *, timeout: float = None,
                       retries: int = None) -> Path:
     """Download ``rf`` into ``dest_dir`` from its mirrors, verifying it.
@@ -192,7 +202,7 @@ def download_raw_file(rf: RawFile, dest_dir, *, timeout: float = None,
             try:
                 got = Path(pooch.retrieve(
                     url, known_hash=known, fname=rf.name, path=dest_dir,
-                    downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False)))
+                    downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=_progressbar())))
             except Exception as exc:  # network errors, HTTP errors, hash mismatch
                 errors.append(f"{url}: {type(exc).__name__}: {exc}"[:300])
                 log.info("download of %s failed (%s)", url, exc)
