@@ -1,6 +1,5 @@
 """Readers: IDX (with a hypothesis round trip), .amat, chardata.mat, omniglot28.npz."""
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest

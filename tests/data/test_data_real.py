@@ -4,7 +4,6 @@ copies of real files refused with specific messages."""
 import argparse
 import gzip
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ChecksumMismatchError, DataFileMissingError, StoreError
+from ..errors import DataFileMissingError, StoreError
 from . import store as _store
 from .fetch import data_home, download_raw_file, ensure_writable, find_raw_file, verify_raw_file
 from .sources import get_spec
@@ -180,10 +180,7 @@ def prepare(name: str, from_dir, *, force: bool = False, download: bool = False)
     spec = get_spec(name)
     path = data_home() / f"{spec.name}.h5"
     if not force and _store_state(path) == "current":
-        try:
-            _, _, sums = locate_raw_files(spec.name, from_dir, download=False)
-        except (DataFileMissingError, ChecksumMismatchError):
-            raise
+        _, _, sums = locate_raw_files(spec.name, from_dir, download=False)
         if _store.read_attrs(path).get("source_files") == sums:
             _store.verify_store(path)
             return path

@@ -9,7 +9,7 @@ located raw files into a :class:`Content` that :mod:`.store` writes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict
 
 import numpy as np
 
