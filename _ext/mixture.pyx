@@ -50,16 +50,46 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     /* q[p*B + n] = sum_k ivT[k*B + n] * (z[p*d + k] - muT[k*B + n])^2
-       for p < P points, n < B components (one block, stored (d, B)). */
+       for p < P points, n < B components (one block, stored (d, B)).
+       GCC / clang: P = 4 points x 2 vectors of components held in registers
+       over the whole k loop (B a multiple of 16); otherwise plain loops. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define VAEAS_ACC(a, p, mv, iv) { t_ = (vt_)(z[(p) * d + k_] - (mv)); a += (iv) * t_ * t_; }
+    #define VAEAS_TILE_BODY(T) {                                              \\
+        typedef T vt_ __attribute__((vector_size(32)));                       \\
+        const Py_ssize_t W_ = 32 / sizeof(T);                                 \\
+        Py_ssize_t n0, k_;                                                   \\
+        (void)P;                                                             \\
+        for (n0 = 0; n0 < B; n0 += 2 * W_) {                                 \\
+            vt_ a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};                   \\
+            vt_ a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};                   \\
+            for (k_ = 0; k_ < d; ++k_) {                                     \\
+                vt_ m0, m1, i0, i1, t_;                                      \\
+                memcpy(&m0, muT + k_ * B + n0, 32);                          \\
+                memcpy(&m1, muT + k_ * B + n0 + W_, 32);                     \\
+                memcpy(&i0, ivT + k_ * B + n0, 32);                          \\
+                memcpy(&i1, ivT + k_ * B + n0 + W_, 32);                     \\
+                VAEAS_ACC(a00, 0, m0, i0) VAEAS_ACC(a01, 0, m1, i1)          \\
+                VAEAS_ACC(a10, 1, m0, i0) VAEAS_ACC(a11, 1, m1, i1)          \\
+                VAEAS_ACC(a20, 2, m0, i0) VAEAS_ACC(a21, 2, m1, i1)          \\
+                VAEAS_ACC(a30, 3, m0, i0) VAEAS_ACC(a31, 3, m1, i1)          \\
+            }                                                                \\
+            memcpy(q + 0 * B + n0, &a00, 32); memcpy(q + 0 * B + n0 + W_, &a01, 32); \\
+            memcpy(q + 1 * B + n0, &a10, 32); memcpy(q + 1 * B + n0 + W_, &a11, 32); \\
+            memcpy(q + 2 * B + n0, &a20, 32); memcpy(q + 2 * B + n0 + W_, &a21, 32); \\
+            memcpy(q + 3 * B + n0, &a30, 32); memcpy(q + 3 * B + n0 + W_, &a31, 32); \\
+        }                                                                    \\
+    }
+    #else
     #define VAEAS_TILE_BODY(T) {                                              \\
         Py_ssize_t k_, p_, n_;                                               \\
         for (p_ = 0; p_ < P * B; ++p_) q[p_] = (T)0;                          \\
         for (k_ = 0; k_ < d; ++k_) {                                         \\
-            const T* __restrict mk = muT + k_ * B;                           \\
-            const T* __restrict ik = ivT + k_ * B;                           \\
+            const T* mk = muT + k_ * B;                                      \\
+            const T* ik = ivT + k_ * B;                                      \\
             for (p_ = 0; p_ < P; ++p_) {                                     \\
                 const T zk = z[p_ * d + k_];                                 \\
-                T* __restrict qp = q + p_ * B;                               \\
+                T* qp = q + p_ * B;                                          \\
                 for (n_ = 0; n_ < B; ++n_) {                                 \\
                     const T t = zk - mk[n_];                                 \\
                     qp[n_] += ik[n_] * t * t;                                \\
@@ -67,6 +97,7 @@ cdef extern from *:
             }                                                                \\
         }                                                                    \\
     }
+    #endif
     #define VAEAS_TILE_ARGS(T) (const T* __restrict z, Py_ssize_t P, Py_ssize_t d, \\
         const T* __restrict muT, const T* __restrict ivT, Py_ssize_t B, T* __restrict q)
 
