@@ -31,9 +31,11 @@ def bench_hierarchical(B, h, V, threads, repeat, seed=0):
                             n_threads=threads)
     H = rng.standard_normal((B, h)).astype(np.float32)
     labels = rng.integers(0, V, B)
+    batches = [rng.integers(0, V, B) for _ in range(64)]   # fresh rows each step, as in training
+    it = iter(range(1 << 62))
 
     def kernel():
-        L.forward(H, labels)
+        L.forward(H, batches[next(it) % len(batches)])
         L.backward(1.0)
         L.step(-1.0 / B, 1e-3)
 
@@ -47,12 +49,18 @@ def bench_hierarchical(B, h, V, threads, repeat, seed=0):
         ref.sparse_adam(L.Wb, rows, g * np.float32(-1.0 / B), L.m, L.v, 1e-3, 0.9, 0.999,
                         1e-8, L.t)
 
-    parts = {}
-    L.forward(H, labels)
-    parts["forward"] = _best(lambda: L.forward(H, labels), repeat)[0]
-    parts["backward"] = _best(lambda: L.backward(1.0), repeat)[0]
-    parts["step"] = _best(lambda: (L.backward(1.0), L.step(-1.0 / B, 1e-3)), repeat)[0] \
-        - parts["backward"]
+    parts = {"forward": [], "backward": [], "step": []}
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        L.forward(H, batches[i % len(batches)])
+        t1 = time.perf_counter()
+        L.backward(1.0)
+        t2 = time.perf_counter()
+        L.step(-1.0 / B, 1e-3)
+        t3 = time.perf_counter()
+        for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            parts[name].append(dt)
+    parts = {name: float(np.median(v)) for name, v in parts.items()}
     return _best(kernel, repeat), _best(numpy_ref, max(3, repeat // 10)), parts, len(L.touched_rows)
 
 

@@ -94,7 +94,8 @@ class FullSoftmax(OutputLayerBase):
     def log_prob_all(self, H):
         """log s(e | h) for every label: (B, V) float64."""
         H = self._check_input(H)
-        x = H.astype(np.float64) @ self.W.astype(np.float64) + self.b
+        x = (H @ self.W).astype(np.float64)
+        x += self.b
         m = x.max(1, keepdims=True)
         return x - (m + np.log(np.exp(x - m).sum(1, keepdims=True)))
 

@@ -192,9 +192,11 @@ class HierarchicalSoftmax(OutputLayerBase):
     # ---- evaluation ----
 
     def scores(self, H):
-        """Node scores w_n . h + b_n for every node: (B, V-1) float64."""
+        """Node scores w_n . h + b_n for every node: (B, V-1) float64 (GEMM in the layer dtype)."""
         H = self._check_input(H)
-        return H.astype(np.float64) @ self.Wb[:, :-1].T.astype(np.float64) + self.Wb[:, -1]
+        S = (H @ self.Wb[:, :-1].T).astype(np.float64)
+        S += self.Wb[:, -1]
+        return S
 
     def log_prob_all(self, H):
         """log s(e | h) for every label: (B, V) float64 (small V only: O(B V))."""
