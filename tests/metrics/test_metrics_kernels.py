@@ -105,3 +105,20 @@ def test_gmm_bad_shapes():
         gmm_logdensity(np.zeros((3, 2)), np.zeros((4, 3)), np.zeros((4, 3)))
     with pytest.raises(InvalidInputError):
         gmm_logdensity(np.zeros((3, 2)), np.zeros((4, 2)), np.full((4, 2), np.nan))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_parallel_path_matches_reference_and_serial(dt):
+    """Sizes above the kernels' serial cut-offs, so n_threads=2 really runs two threads."""
+    r = np.random.default_rng(8)
+    Z = r.normal(0, 2, (203, 5)).astype(dt)
+    mu, lv = r.normal(0, 1, (1500, 5)).astype(dt), r.normal(-1, 1, (1500, 5)).astype(dt)
+    ref = gmm_logdensity_reference(Z, mu, lv, block_points=50)
+    two = mixture.gmm_logdensity(Z, mu, lv, 2, 256, 8)
+    np.testing.assert_array_equal(two, mixture.gmm_logdensity(Z, mu, lv, 1, 256, 8))
+    tol = dict(rtol=2e-6, atol=2e-4) if dt == np.float32 else dict(rtol=1e-11, atol=1e-9)
+    np.testing.assert_allclose(two, ref, **tol)
+    A = r.normal(0, 20, (300, 100)).astype(dt)
+    np.testing.assert_allclose(logmeanexp_rows(A, 2), logmeanexp_rows_reference(A), rtol=1e-12)
+    acc = LogMeanExp(300, 2).add(A[:, :60]).add(A[:, 60:])
+    np.testing.assert_allclose(acc.result(), logmeanexp_rows_reference(A), rtol=1e-12)
