@@ -8,6 +8,7 @@ from ._threads import get_num_threads, set_num_threads
 from .data import load_dataset
 from .models.io import load_model
 from .models.vae import VAE
+from .models.vaeas import VAEAS
 
-__all__ = ["__version__", "VAE", "load_dataset", "load_model", "get_num_threads",
+__all__ = ["__version__", "VAE", "VAEAS", "load_dataset", "load_model", "get_num_threads",
            "set_num_threads"]

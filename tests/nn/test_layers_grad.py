@@ -76,3 +76,16 @@ def test_gaussian_kl_matches_closed_form():
     mu, logvar = np.array([[0.0, 1.0]]), np.array([[0.0, np.log(4.0)]])
     # KL(N(1, 4) || N(0, 1)) = 0.5 (1 + 4 - 1 - log 4); the first dim contributes 0
     np.testing.assert_allclose(losses.gaussian_kl(mu, logvar), [0.5 * (4 - np.log(4.0))])
+
+
+# n >= 3: with two features the output is +-1 whatever x, and the true gradient is
+# only eps's tiny effect, below finite differences' resolution
+@given(batch=st.integers(1, 5), n=st.integers(3, 7), seed=st.integers(0, 2**32 - 1))
+def test_layer_norm_backward(batch, n, seed):
+    from vaeas_np.nn.layers import LayerNorm
+    rng = np.random.default_rng(seed)
+    norm = LayerNorm(n, np.float64)
+    x, w = rng.normal(size=(batch, n)) * 3, rng.normal(size=(batch, n))
+    f = lambda: float((w * norm.forward(x)).sum())
+    norm.forward(x)
+    assert rel_error(norm.backward(w), numerical_grad(f, x)) < 1e-6

@@ -143,3 +143,33 @@ class MLP:
         new = MLP(self.sizes, act, self.layers[-1].activation, dtype)
         new.params[...] = self.params
         return new
+
+
+class LayerNorm:
+    """Layer normalisation without affine parameters: y = (x - mean) / sqrt(var + eps),
+    mean and var over the features of each row."""
+
+    def __init__(self, n_features, dtype=np.float32, eps=1e-5):
+        self.n_features, self.dtype, self.eps = n_features, np.dtype(dtype), eps
+        self._buffers = {}
+
+    def forward(self, x):
+        b = x.shape[0]
+        if b not in self._buffers:
+            self._buffers[b] = (np.empty_like(x, dtype=self.dtype),
+                                np.empty_like(x, dtype=self.dtype))
+        y, self._dx = self._buffers[b]
+        mean = x.mean(axis=1, keepdims=True)
+        np.subtract(x, mean, out=y)
+        self._inv_std = 1.0 / np.sqrt((y * y).mean(axis=1, keepdims=True) + self.eps)
+        y *= self._inv_std
+        self._y = y
+        return y
+
+    def backward(self, dy):
+        """dx = (dy - mean(dy) - y * mean(dy * y)) / std, per row."""
+        y, dx = self._y, self._dx
+        np.subtract(dy, dy.mean(axis=1, keepdims=True), out=dx)
+        dx -= y * (dy * y).mean(axis=1, keepdims=True)
+        dx *= self._inv_std
+        return dx

@@ -1,0 +1,148 @@
+"""VAE-AS: whole-objective gradients, alpha = beta equals the beta-VAE, estimators, I/O."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import vaeas_np
+from tests.gradcheck import numerical_grad, rel_error
+from vaeas_np import VAE, VAEAS
+from vaeas_np.errors import InvalidInputError, InvalidParameterError
+
+
+def tiny_data(n=60, d=10, seed=0):
+    return np.random.default_rng(seed).random((n, d)).astype(np.float32)
+
+
+def small_vaeas(**kw):
+    params = dict(latent_dim=3, encoder_layers=(8,), decoder_layers=(8,), batch_size=16,
+                  epochs=2, seed=1, verbose=False, classifier_layers=(6,), n_labels=20)
+    params.update(kw)
+    return VAEAS(**params)
+
+
+def randomize(model, rng, scale=0.5):
+    for net in (model.encoder_, model.decoder_, model.classifier_):
+        net.params[...] = rng.normal(size=net.params.shape) * scale
+    out = model.output_
+    for p in out.params():
+        p[...] = rng.normal(size=p.shape) * scale
+
+
+@given(softmax=st.sampled_from(["hierarchical", "full"]), V=st.integers(2, 9),
+       alpha=st.floats(-2, 5), beta=st.floats(0, 3), layer_norm=st.booleans(),
+       act=st.sampled_from(["relu", "tanh"]), batch=st.integers(1, 4),
+       seed=st.integers(0, 2**32 - 1))
+def test_vaeas_objective_gradient(softmax, V, alpha, beta, layer_norm, act, batch, seed):
+    """Encoder/decoder gradients of recon + beta KL + (alpha - beta) I_hat (classifier
+    fixed) and classifier gradients of sum_i log s_i, against finite differences."""
+    rng = np.random.default_rng(seed)
+    d_in, latent = 5, 2
+    model = VAEAS(latent_dim=latent, encoder_layers=(4,), decoder_layers=(3,),
+                  classifier_layers=(5, 6), activation=act, alpha=alpha, beta=beta,
+                  n_labels=V, softmax=softmax, layer_norm=layer_norm, dtype="float64", seed=3)
+    model._validate_params()
+    model._make_rngs()
+    model._build(d_in)
+    model._setup_fit(np.zeros((max(V, 10), d_in)))
+    randomize(model, rng)
+    x = (rng.random((batch, d_in)) < 0.5).astype(np.float64)
+    eps = rng.normal(size=(batch, latent))
+    idx = rng.integers(0, len(model.labels_), batch)
+    loss = lambda: model._forward_backward(x, eps, idx)["loss"]
+    loss()
+    g_enc, g_dec = model.encoder_.grads.copy(), model.decoder_.grads.copy()
+    g_cls = model.classifier_.grads.copy()          # of sum_i log s_i (unscaled)
+    if softmax == "full":
+        g_out = [g.copy() for g in model.output_.grads()]
+    else:
+        dense = np.zeros_like(model.output_.Wb)
+        dense[model.output_.touched_rows] = model.output_.grad_rows
+        g_out = [dense]
+    assert rel_error(g_enc, numerical_grad(loss, model.encoder_.params)) < 1e-6
+    assert rel_error(g_dec, numerical_grad(loss, model.decoder_.params)) < 1e-6
+
+    # classifier: d(sum_i log s(e_i | z_i)) / d(weights), z fixed
+    z = model._buffers_for(batch)["z"].copy()
+    labels = model.labels_[idx]
+    sum_logp = lambda: float(model._classifier_forward(z, labels).sum())
+    assert rel_error(g_cls, numerical_grad(sum_logp, model.classifier_.params)) < 1e-6
+    for p, g in zip(model.output_.params(), g_out):
+        assert rel_error(g, numerical_grad(sum_logp, p)) < 1e-6
+
+
+@pytest.mark.parametrize("softmax", ["hierarchical", "full"])
+@pytest.mark.parametrize("ab", [1.0, 0.5])
+def test_alpha_equal_beta_is_beta_vae(softmax, ab):
+    X = tiny_data()
+    kw = dict(latent_dim=3, encoder_layers=(8,), decoder_layers=(8,), batch_size=16,
+              epochs=2, seed=4, verbose=False, beta=ab)
+    vae = VAE(**kw).fit(X)
+    vaeas = VAEAS(alpha=ab, softmax=softmax, classifier_layers=(5,), **kw).fit(X)
+    np.testing.assert_array_equal(vae.encoder_.params, vaeas.encoder_.params)
+    np.testing.assert_array_equal(vae.decoder_.params, vaeas.decoder_.params)
+
+
+def test_fit_logs_mi_md_sc_and_bounds():
+    X = tiny_data()
+    model = small_vaeas(epochs=3).fit(X)
+    for r in model.history_:
+        assert {"recon", "kl", "mi", "md", "sc", "loss", "seconds"} <= set(r)
+        assert r["mi"] <= math.log(20) + 1e-6
+        assert abs(r["md"] - (r["kl"] - r["mi"])) < 1e-6
+        assert abs(r["sc"] - (math.log(20) - r["mi"])) < 1e-6
+    assert model.labels_.shape == (60,)
+    assert np.bincount(model.labels_).tolist() == [3] * 20
+
+
+def test_estimates_consistent():
+    X = tiny_data()
+    model = small_vaeas(epochs=2).fit(X)
+    est = model.estimates(X, rng=0)
+    logV = math.log(20)
+    assert set(est) >= {"MI", "MI_entropy", "MI_fano", "fano_bound", "MD", "SC", "KL"}
+    assert est["MI"] <= logV and est["MI_entropy"] <= logV + 1e-9
+    assert abs(est["MI"] + est["MD"] - est["KL"]) < 1e-9
+    with pytest.raises(InvalidInputError, match="training data"):
+        model.estimates(X[:10])
+
+
+def test_classifier_learns_on_distinct_examples():
+    """16 very different examples, one label each: the encoder can tell them apart, so
+    the classifier's MI estimate must rise well above 0 towards log 16 (checks that the
+    classifier's own update descends SC and that (alpha - beta) I_hat reaches z)."""
+    rng = np.random.default_rng(0)
+    X = (rng.random((16, 30)) < 0.5).astype(np.float32) * 0.96 + 0.02
+    model = VAEAS(latent_dim=4, encoder_layers=(32,), decoder_layers=(32,),
+                  classifier_layers=(32,), alpha=1.0, beta=0.2, batch_size=16, epochs=150,
+                  learning_rate=3e-3, seed=0, verbose=False)
+    model.fit(X)
+    assert model.history_[0]["mi"] < 0.5
+    assert model.history_[-1]["mi"] > 1.5
+
+
+@pytest.mark.parametrize("softmax", ["hierarchical", "full"])
+def test_save_load_and_resume(tmp_path, softmax):
+    X = tiny_data()
+    full = small_vaeas(epochs=4, softmax=softmax).fit(X)
+    half = small_vaeas(epochs=2, softmax=softmax).fit(X)
+    half.save(tmp_path / "h.h5")
+    loaded = vaeas_np.load_model(tmp_path / "h.h5")
+    assert isinstance(loaded, VAEAS)
+    np.testing.assert_array_equal(loaded.labels_, half.labels_)
+    loaded.set_params(epochs=4).fit(X, warm_start=True)
+    for name in ("encoder_", "decoder_", "classifier_"):
+        np.testing.assert_array_equal(getattr(loaded, name).params, getattr(full, name).params)
+    for a, b in zip(loaded.output_.params(), full.output_.params()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(n_labels=1), "n_labels"), (dict(n_labels=1000), "n_labels"),
+    (dict(softmax="dense"), "softmax"), (dict(leaf_order="sorted"), "leaf_order"),
+    (dict(classifier_steps=0), "classifier_steps"),
+    (dict(classifier_learning_rate=-1.0), "classifier_learning_rate")])
+def test_impossible_hyperparameters(bad, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        small_vaeas(**bad).fit(tiny_data())

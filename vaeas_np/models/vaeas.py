@@ -1,0 +1,310 @@
+"""VAE-AS: a VAE with an auxiliary softmax multiclassifier (SPEC sections 2-4).
+
+Each training example i carries a label e_i (``labels_[i]``, e_i = pi(i) mod V).
+A classifier s_w(e | z) (an MLP then a hierarchical or full softmax over V
+labels) is trained on (z_i, e_i) to minimise the softmax cross-entropy SC; its
+log-probabilities give the mutual-information estimate
+``I_hat = log V + mean_i log s(e_i | z_i)`` (Barber-Agakov), and the marginal
+KL ``MD_hat = mean_i KL_i - I_hat``.  Encoder and decoder minimise::
+
+    recon + alpha * I_hat + beta * MD_hat = recon + beta * KL + (alpha - beta) * I_hat
+
+One forward and one backward through the classifier give both gradients:
+d(sum_i log s_i)/d(.) is computed once, then scaled by -1/B for the
+classifier's weights and by (alpha - beta)/B for z.
+"""
+import math
+
+import numpy as np
+
+from ..errors import InvalidInputError, InvalidParameterError
+from ..nn import MLP, Adam
+from ..nn.layers import LayerNorm
+from ..softmax import FullSoftmax, HierarchicalSoftmax
+from ..softmax.tree import assign_labels, kd_order, random_order
+from .vae import VAE
+
+_LEAF_ORDERS = ("kd", "random")
+_SOFTMAX = ("hierarchical", "full")
+_FULL_STATE = ("W", "b", "_mW", "_vW", "_mb", "_vb")   # FullSoftmax parameters and moments
+
+
+class VAEAS(VAE):
+    """VAE with an auxiliary softmax multiclassifier (VAE-AS).
+
+    Parameters (besides those of :class:`VAE`)
+    -------------------------------------------
+    alpha : float
+        Weight of the mutual information I(x; z) in the objective.
+    beta : float
+        Weight of the marginal KL(q(z) || p(z)).  alpha = beta is the beta-VAE.
+    n_labels : int or None
+        V, the number of labels (None: one per training example, V = N).
+    softmax : {"hierarchical", "full"}
+        Binary-tree softmax (O(h log V) per example) or the full softmax (O(h V)).
+    classifier_layers : tuple of int
+        Hidden widths of the classifier MLP on z.
+    classifier_learning_rate : float or None
+        Adam learning rate of the classifier MLP (None: ``learning_rate``).
+    node_learning_rate : float or None
+        Learning rate of the (lazy, sparse) Adam on the softmax layer's rows
+        (None: ``classifier_learning_rate``).
+    classifier_steps : int
+        Classifier updates per minibatch (the first shares the forward/backward
+        with the encoder's gradient; extra ones reuse the batch's z).
+    leaf_order : {"kd", "random"}
+        Where labels sit in the tree: "kd" (default) a balanced recursive median
+        split of the posterior means (SPEC section 2, "Leaf placement"), rebuilt on
+        ``rebuild_epochs``; "random" the paper's literal random placement.
+    rebuild_epochs : tuple of int
+        For ``leaf_order="kd"``: the epochs (0 = before the first) at whose start
+        the order is rebuilt from the current posterior means.
+    layer_norm : bool
+        Layer normalisation without affine parameters on the classifier's last
+        hidden layer.
+    """
+
+    _kind = "VAEAS"
+
+    def __init__(self, latent_dim=40, encoder_layers=(500, 500), decoder_layers=(500,) * 5,
+                 activation="relu", beta=1.0, learning_rate=1e-3, batch_size=128, epochs=300,
+                 binarize="dynamic", seed=None, n_threads=None, verbose="auto",
+                 dtype="float32", alpha=1.0, n_labels=None, softmax="hierarchical",
+                 classifier_layers=(500, 500), classifier_learning_rate=None,
+                 node_learning_rate=None, classifier_steps=1, leaf_order="kd",
+                 rebuild_epochs=(0, 1, 2, 4), layer_norm=False):
+        super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
+                         learning_rate, batch_size, epochs, binarize, seed, n_threads,
+                         verbose, dtype)
+        self.alpha = alpha
+        self.n_labels = n_labels
+        self.softmax = softmax
+        self.classifier_layers = classifier_layers
+        self.classifier_learning_rate = classifier_learning_rate
+        self.node_learning_rate = node_learning_rate
+        self.classifier_steps = classifier_steps
+        self.leaf_order = leaf_order
+        self.rebuild_epochs = rebuild_epochs
+        self.layer_norm = layer_norm
+
+    def _validate_params(self):
+        super()._validate_params()
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha)):
+            raise InvalidParameterError(f"alpha must be a finite number, got {self.alpha!r}")
+        if self.n_labels is not None and (isinstance(self.n_labels, bool) or not isinstance(
+                self.n_labels, (int, np.integer)) or self.n_labels < 2):
+            raise InvalidParameterError(
+                f"n_labels must be an integer >= 2 or None (one label per example), "
+                f"got {self.n_labels!r}")
+        if self.softmax not in _SOFTMAX:
+            raise InvalidParameterError(f"softmax must be one of {_SOFTMAX}, got {self.softmax!r}")
+        if self.leaf_order not in _LEAF_ORDERS:
+            raise InvalidParameterError(f"leaf_order must be one of {_LEAF_ORDERS}, "
+                                        f"got {self.leaf_order!r}")
+        for w in tuple(self.classifier_layers):
+            if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+                raise InvalidParameterError(
+                    f"classifier_layers must be positive widths, got {self.classifier_layers!r}")
+        for name in ("classifier_learning_rate", "node_learning_rate"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                raise InvalidParameterError(f"{name} must be > 0 or None, got {v!r}")
+        if isinstance(self.classifier_steps, bool) or not isinstance(
+                self.classifier_steps, (int, np.integer)) or self.classifier_steps < 1:
+            raise InvalidParameterError(
+                f"classifier_steps must be an integer >= 1, got {self.classifier_steps!r}")
+        if any(int(e) < 0 for e in tuple(self.rebuild_epochs)):
+            raise InvalidParameterError(
+                f"rebuild_epochs must be epoch numbers >= 0, got {self.rebuild_epochs!r}")
+
+    # ------------------------------------------------------------ build
+    def _setup_fit(self, X):
+        n = X.shape[0]
+        V = n if self.n_labels is None else int(self.n_labels)
+        if V > n:
+            raise InvalidParameterError(f"n_labels = {V} is more than the {n} training "
+                                        "examples; use n_labels <= n (or None for n)")
+        self.n_train_ = n
+        self.labels_ = assign_labels(n, V, self.seed_ % (2**63))
+        self._build_classifier(V)
+        if self.leaf_order == "random":
+            self.output_.set_order(random_order(V, self.seed_ % (2**63) + 1))
+
+    def _resume_fit(self, X):
+        if X.shape[0] != self.n_train_:
+            raise InvalidInputError(
+                f"this VAEAS was trained on {self.n_train_} examples with one label per row; "
+                f"got {X.shape[0]} rows: continue training on the same data")
+
+    def _build_classifier(self, V):
+        dt = np.dtype(self.dtype)
+        self.n_labels_ = V
+        layers = tuple(self.classifier_layers)
+        sizes = (int(self.latent_dim), *layers)
+        self.classifier_ = MLP(sizes, self.activation, self.activation, dt)
+        self.classifier_.initialize(self.rngs_["init"])
+        h = sizes[-1]
+        self.norm_ = LayerNorm(h, dt) if self.layer_norm else None
+        if self.softmax == "hierarchical":
+            self.output_ = HierarchicalSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
+                                               n_threads=self.n_threads)
+        else:
+            self.output_ = FullSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
+                                       n_threads=self.n_threads)
+        lr = self.classifier_learning_rate or self.learning_rate
+        self.optimizers_["classifier"] = Adam(self.classifier_.params, lr)
+
+    @property
+    def _node_lr(self):
+        return self.node_learning_rate or self.classifier_learning_rate or self.learning_rate
+
+    # ------------------------------------------------------ objective
+    def _classifier_forward(self, z, labels):
+        h = self.classifier_.forward(z)
+        if self.norm_ is not None:
+            h = self.norm_.forward(h)
+        return self.output_.forward(h, labels)
+
+    def _classifier_backward(self, need_dz=True):
+        """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None."""
+        dh = self.output_.backward(1.0)
+        if self.norm_ is not None:
+            dh = self.norm_.backward(dh)
+        return self.classifier_.backward(dh, need_input_grad=need_dz)
+
+    def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
+        B = z.shape[0]
+        labels = self.labels_[idx]
+        logp = self._classifier_forward(z, labels)
+        mean_logp = float(logp.mean(dtype=np.float64))
+        mi = math.log(self.n_labels_) + mean_logp
+        stats["mi"] = mi
+        stats["md"] = stats["kl"] - mi
+        stats["sc"] = -mean_logp
+        w = float(self.alpha) - float(self.beta)
+        stats["_extra_loss"] = w * mi
+        dz = self._classifier_backward(need_dz=True)
+        dz *= w / B                                  # (alpha - beta)/B * d(sum log s)/dz
+        self._classifier_batch = (z, labels, B)
+        return dz
+
+    def _classifier_step(self, B):
+        self.classifier_.grads *= -1.0 / B           # classifier minimises SC = -mean log s
+        self.optimizers_["classifier"].step(self.classifier_.grads, self._nt)
+        self.output_.step(-1.0 / B, self._node_lr)
+
+    def _optimizer_step(self):
+        super()._optimizer_step()
+        z, labels, B = self._classifier_batch
+        self._classifier_step(B)
+        for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
+            self._classifier_forward(z, labels)
+            self._classifier_backward(need_dz=False)
+            self._classifier_step(B)
+
+    def _progress_keys(self):
+        return ("loss", "kl", "mi")
+
+    # --------------------------------------------------------- epochs
+    def _before_epoch(self, X):
+        if (self.leaf_order == "kd" and self.softmax == "hierarchical"
+                and self.epoch_ in {int(e) for e in self.rebuild_epochs}):
+            self.rebuild_tree(X)
+
+    def rebuild_tree(self, X):
+        """Re-place the labels in the tree by a k-d split of the posterior means of X
+        (the training data, row i carrying ``labels_[i]``)."""
+        mu = self.encode(X, _checked=True)[0]
+        self.output_.set_order(kd_order(mu, self.labels_, self.n_labels_))
+
+    # ------------------------------------------------------ estimators
+    def estimates(self, X, *, entropy=True, rng=None, batch_size=512):
+        """Classifier-based estimates over a full pass of the training data ``X``.
+
+        Returns a dict: ``MI`` (Barber-Agakov, the training form), ``MI_entropy``
+        (log V - mean entropy of s(.|z); O(V h) per example), ``MI_fano`` (log V -
+        mean H_b(P_e,i), P_e,i = 1 - s(e_i|z_i)), ``fano_bound`` (P_e log V, the
+        bound of Theorem 3.3 on MI_fano's excess), ``MD`` and ``SC``, plus ``KL``.
+        One z ~ q(z|x_i) per example.
+        """
+        self._check_fitted()
+        X = self._check_X(X)
+        if X.shape[0] != self.n_train_:
+            raise InvalidInputError(
+                f"estimates() needs the training data (row i carries label labels_[i]); "
+                f"got {X.shape[0]} rows, trained on {self.n_train_}")
+        rng = self.rngs_["eval"] if rng is None else np.random.default_rng(rng)
+        logV = math.log(self.n_labels_)
+        sums = dict(logp=0.0, ent=0.0, hb=0.0, pe=0.0, kl=0.0)
+        n = X.shape[0]
+        for s in self._eval_batches(n, batch_size):
+            mu, logvar = self.encode(X[s], _checked=True)
+            z = (mu + np.exp(0.5 * logvar) * rng.standard_normal(mu.shape)).astype(mu.dtype)
+            labels = self.labels_[np.arange(s.start, s.stop)]
+            logp = self._classifier_forward(z, labels).astype(np.float64)
+            sums["logp"] += logp.sum()
+            p = np.exp(logp)
+            pe = np.clip(1.0 - p, 0.0, 1.0)
+            sums["pe"] += pe.sum()
+            sums["hb"] += _binary_entropy(p).sum()
+            if entropy:
+                h = self.classifier_.forward(z)
+                if self.norm_ is not None:
+                    h = self.norm_.forward(h)
+                sums["ent"] += float(np.sum(self.output_.entropy(h), dtype=np.float64))
+            sums["kl"] += float((0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar) - 1
+                                        - logvar)).sum())
+        mi = logV + sums["logp"] / n
+        out = {"MI": mi, "MI_fano": logV - sums["hb"] / n, "fano_bound": sums["pe"] / n * logV,
+               "KL": sums["kl"] / n}
+        out["MD"] = out["KL"] - mi
+        out["SC"] = -sums["logp"] / n
+        if entropy:
+            out["MI_entropy"] = logV - sums["ent"] / n
+        return out
+
+    # -------------------------------------------------------- saving
+    def _state_arrays(self):
+        arrays = super()._state_arrays()
+        arrays["classifier/params"] = self.classifier_.params
+        arrays["labels"] = self.labels_
+        out = self.output_
+        if isinstance(out, HierarchicalSoftmax):
+            arrays.update({"output/Wb": out.Wb, "output/m": out.m, "output/v": out.v,
+                           "output/order": out.tree.order})
+        else:
+            arrays.update({f"output/{k}": getattr(out, k) for k in _FULL_STATE})
+        return arrays
+
+    def _state_meta(self):
+        meta = super()._state_meta()
+        meta.update(n_train=self.n_train_, n_labels=self.n_labels_, output_step=self.output_.t)
+        return meta
+
+    def _restore(self, arrays, meta):
+        super()._restore(arrays, meta)
+        self.n_train_ = meta["n_train"]
+        self.labels_ = arrays["labels"]
+        self._build_classifier(meta["n_labels"])
+        self.classifier_.params[...] = arrays["classifier/params"]
+        opt = self.optimizers_["classifier"]
+        opt.load_state(arrays["optim/classifier/m"], arrays["optim/classifier/v"],
+                       meta["optim_steps"]["classifier"])
+        out = self.output_
+        if isinstance(out, HierarchicalSoftmax):
+            out.Wb[...] = arrays["output/Wb"]
+            out.m[...] = arrays["output/m"]
+            out.v[...] = arrays["output/v"]
+            out.set_order(arrays["output/order"])
+        else:
+            for k in _FULL_STATE:
+                getattr(out, k)[...] = arrays[f"output/{k}"]
+        out.t = meta["output_step"]
+
+
+def _binary_entropy(p):
+    p = np.clip(p, 0.0, 1.0)
+    q = 1.0 - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(np.where(p > 0, p * np.log(p), 0.0) + np.where(q > 0, q * np.log(q), 0.0))
+    return h
