@@ -302,8 +302,8 @@ class VAE:
         with thread_limits(self.n_threads) as nt:
             self._nt = nt
             while self.epoch_ < self.epochs:
+                t0 = time.perf_counter()          # seconds include tree rebuilds
                 self._before_epoch(X)
-                t0 = time.perf_counter()
                 sums, seen = {}, 0
                 batches = iterate_minibatches(
                     X, self.batch_size, shuffle_rng=self.rngs_["shuffle"],
