@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .._threads import thread_limits
 from ..errors import InvalidInputError, InvalidParameterError
 from ..nn import MLP, Adam
 from ..nn.layers import LayerNorm
@@ -216,6 +217,40 @@ class VAEAS(VAE):
         (the training data, row i carrying ``labels_[i]``)."""
         mu = self.encode(X, _checked=True)[0]
         self.output_.set_order(kd_order(mu, self.labels_, self.n_labels_))
+
+    def fit_classifier(self, X=None, *, epochs=1, posteriors=None, rng=None):
+        """Train only the classifier, the encoder held fixed, for ``epochs`` passes.
+
+        The codes are z_i ~ q(z | x_i) drawn afresh each pass, from the posteriors of
+        the training data ``X`` (row i carrying ``labels_[i]``) or from given
+        ``posteriors=(mu, logvar)`` (N, d) arrays.  Returns the per-epoch mean MI
+        estimate log V + mean log s(e_i | z_i).
+        """
+        self._check_fitted()
+        if posteriors is None:
+            mu, logvar = self.encode(self._check_X(X), _checked=True)
+        else:
+            mu, logvar = (np.ascontiguousarray(a, dtype=np.dtype(self.dtype)) for a in posteriors)
+        if mu.shape[0] != self.n_train_:
+            raise InvalidInputError(f"fit_classifier needs one posterior per training example "
+                                    f"({self.n_train_}), got {mu.shape[0]}")
+        rng = self.rngs_["noise"] if rng is None else np.random.default_rng(rng)
+        std = np.exp(0.5 * logvar)
+        logV, history = math.log(self.n_labels_), []
+        with thread_limits(self.n_threads) as nt:
+            self._nt = nt
+            for _ in range(int(epochs)):
+                total, order = 0.0, rng.permutation(mu.shape[0])
+                for s in range(0, mu.shape[0], self.batch_size):
+                    idx = order[s:s + self.batch_size]
+                    z = mu[idx] + std[idx] * rng.standard_normal(
+                        (len(idx), mu.shape[1])).astype(mu.dtype)
+                    logp = self._classifier_forward(z, self.labels_[idx])
+                    total += float(logp.sum(dtype=np.float64))
+                    self._classifier_backward(need_dz=False)
+                    self._classifier_step(z.shape[0])
+                history.append(logV + total / mu.shape[0])
+        return history
 
     # ------------------------------------------------------ estimators
     def estimates(self, X, *, entropy=True, rng=None, batch_size=512):
