@@ -141,3 +141,12 @@ def test_get_set_params_and_repr():
     assert m.beta == 0.5 and "beta=0.5" in repr(m)
     with pytest.raises(InvalidParameterError, match="no parameter"):
         m.set_params(nonsense=1)
+
+
+def test_score_is_iwae_loglik_above_elbo():
+    X = (tiny_data(n=200, d=12) > 0.5).astype(np.float32)
+    model = small_vae(epochs=5).fit(X)
+    elbos = [model.elbo(X[:50], rng=s)["elbo"] for s in range(5)]
+    ll = model.score(X[:50], k=200, rng=0)
+    assert np.isfinite(ll) and ll <= 0
+    assert ll >= np.mean(elbos) - 0.05          # log p(x) estimate >= ELBO (on average)
