@@ -1,0 +1,75 @@
+"""Cost of one training step: plain VAE vs VAE-AS (hierarchical and full softmax).
+
+MNIST sizes (784-500-500-40 encoder, 40-500x5-784 decoder, classifier 40-500-500),
+batch 128, V = 55,000, float32, random binary inputs (the cost does not depend on
+the pixel values).  Prints the median and spread of several timed blocks per model,
+the ratio VAE-AS / VAE, and the classifier's share (VAE-AS step - VAE step) for the
+hierarchical and the full softmax.
+
+    python bench/step_cost.py [--threads 2] [--repeats 5] [--steps 40] [--full-steps 5]
+"""
+import argparse
+import time
+
+import numpy as np
+
+from vaeas_np import VAE, VAEAS
+from vaeas_np._threads import thread_limits
+
+N, D, B = 55_000, 784, 128
+
+
+def build(model):
+    model._validate_params()
+    model._make_rngs()
+    model._build(D, pixel_mean=np.full(D, 0.13))
+    model._setup_fit(np.zeros((N, 1), np.float32)) if isinstance(model, VAEAS) else None
+    return model
+
+
+def time_steps(model, steps, repeats, threads, rng):
+    x = (rng.random((B, D)) < 0.13).astype(np.float32)
+    times = []
+    with thread_limits(threads) as nt:
+        model._nt = nt
+        for _ in range(3):                                  # warm-up: buffers, caches
+            model._train_step(x, rng.integers(0, N, B))
+        for _ in range(repeats):
+            idx = [rng.integers(0, N, B) for _ in range(steps)]
+            t = time.perf_counter()
+            for i in range(steps):
+                model._train_step(x, idx[i])
+            times.append((time.perf_counter() - t) / steps)
+    return np.array(times)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--full-steps", type=int, default=4)
+    a = p.parse_args(argv)
+    rng = np.random.default_rng(0)
+    kw = dict(seed=0, verbose=False, n_threads=a.threads)
+    models = {
+        "VAE": (build(VAE(**kw)), a.steps),
+        "VAE-AS hierarchical": (build(VAEAS(**kw)), a.steps),
+        "VAE-AS full softmax": (build(VAEAS(softmax="full", **kw)), a.full_steps),
+    }
+    res = {}
+    print(f"threads={a.threads}  batch={B}  V={N}  (ms per step: median [min, max] of "
+          f"{a.repeats} blocks)")
+    for name, (model, steps) in models.items():
+        t = time_steps(model, steps, a.repeats, a.threads, rng) * 1e3
+        res[name] = np.median(t)
+        print(f"{name:22s} {np.median(t):9.2f} ms  [{t.min():.2f}, {t.max():.2f}]  "
+              f"epoch ~{np.median(t) * N / B / 1e3:6.1f} s (extrapolated from {steps} steps)")
+    vae, hs, full = res["VAE"], res["VAE-AS hierarchical"], res["VAE-AS full softmax"]
+    print(f"VAE-AS (hierarchical) / VAE step: {hs / vae:.3f}")
+    print(f"classifier share: hierarchical {hs - vae:.2f} ms, full {full - vae:.2f} ms, "
+          f"full / hierarchical = {(full - vae) / max(hs - vae, 1e-9):.1f}x")
+
+
+if __name__ == "__main__":
+    main()
