@@ -51,6 +51,9 @@ def atomic_write_text(path, text):
         raise CacheNotWritableError(f"cannot write {str(path)!r}: {e.strerror}; choose a "
                                     "writable run directory") from e
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)         # mkstemp creates 0600; make it like open() would
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
