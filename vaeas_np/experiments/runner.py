@@ -531,7 +531,7 @@ def _md_curve_table(cols, rows, max_rows=12):
     lines = ["| epoch | " + " | ".join(label for _, label in cols) + " |",
              "|" + "---|" * (len(cols) + 1)]
     for i in pick:
-        lines.append(f"| {rows['epoch'][i]} | " + " | ".join(
+        lines.append(f"| {int(rows['epoch'][i])} | " + " | ".join(
             "-" if rows[c][i] is None else f"{rows[c][i]:.3f}" for c, _ in cols) + " |")
     return lines
 
@@ -539,7 +539,7 @@ def _md_curve_table(cols, rows, max_rows=12):
 def _reproduce_fig2_fig3(ctx):
     curves, s_list, N, v_small = _curve_runs(ctx)
     big, small = curves[N], curves[v_small]
-    rows = {"epoch": [r["epoch"] for r in big]}
+    rows = {"epoch": [int(r["epoch"]) for r in big]}
     cols = []
     for S in s_list:
         lab = f"S={S} (exact aggregate)" if S >= N else f"MC S={S}"
@@ -584,7 +584,7 @@ def _reproduce_fig2_fig3(ctx):
             "uses all N training posteriors as q(z) (exact aggregate) at up to "
             f"{ctx.mi_points} points. All Monte Carlo curves are computed on the encoder of "
             f"the VAE-AS_{N} run; the VAE-AS_{v_small} curve is that run's own classifier "
-            "(a second model, same settings, V = 10000 labels).",
+            f"(a second model, same settings, V = {v_small} labels).",
             "VAE-AS_V: the classifier's Barber-Agakov estimate log V + mean log s(e_i|z_i) "
             "over one full pass of the training set at the end of each epoch; MD = KL - MI.",
             "Settings of the paper's section 5.2: alpha = beta = 1, decoder of 3 hidden "
