@@ -69,3 +69,15 @@ def test_sparse_adam_rejects_bad_rows():
     with pytest.raises(IndexError, match="outside"):
         kernels.sparse_adam_rows(P, np.array([5], np.int64), np.zeros((1, 2)), P.copy(),
                                  P.copy(), 1e-3, 0.9, 0.999, 1e-8, 1, 1)
+
+
+def test_adam_scale_equals_scaled_gradient():
+    rng = np.random.default_rng(0)
+    p1 = rng.normal(size=100_000)
+    p2 = p1.copy()
+    g = rng.normal(size=p1.size)
+    a, b = Adam(p1, lr=1e-2), Adam(p2, lr=1e-2)
+    for _ in range(3):
+        a.step(g, 2, scale=-0.25)
+        b.step(-0.25 * g, 2)
+    np.testing.assert_allclose(p1, p2, rtol=1e-13, atol=1e-13)

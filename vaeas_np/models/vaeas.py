@@ -190,8 +190,8 @@ class VAEAS(VAE):
         return dz
 
     def _classifier_step(self, B):
-        self.classifier_.grads *= -1.0 / B           # classifier minimises SC = -mean log s
-        self.optimizers_["classifier"].step(self.classifier_.grads, self._nt)
+        # the classifier minimises SC = -mean log s: gradient -1/B * d(sum log s)
+        self.optimizers_["classifier"].step(self.classifier_.grads, self._nt, scale=-1.0 / B)
         self.output_.step(-1.0 / B, self._node_lr)
 
     def _optimizer_step(self):

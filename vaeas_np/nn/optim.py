@@ -30,10 +30,12 @@ class Adam:
         self.v = np.zeros_like(params)
         self.step_count = 0
 
-    def step(self, grads, n_threads=None):
+    def step(self, grads, n_threads=None, scale=1.0):
+        """Update ``params`` in place with the gradient ``scale * grads``."""
         self.step_count += 1
         _optim.adam_step(self.params, grads, self.m, self.v, self.lr, self.beta1,
-                         self.beta2, self.eps, self.step_count, get_num_threads(n_threads))
+                         self.beta2, self.eps, self.step_count, get_num_threads(n_threads),
+                         scale)
 
     def state(self):
         return {"m": self.m, "v": self.v, "step": self.step_count}
