@@ -96,3 +96,49 @@ def test_fig4_png(tmp_path, fake):
     assert res["png"].exists() and res["png"].stat().st_size > 1000
     assert len(fake) == 2
     assert "alpha" in res["md"].read_text()
+
+
+def test_cli_parses_and_runs(tmp_path, fake, monkeypatch):
+    import argparse
+    from vaeas_np.experiments import cli
+    assert cli.parse_seeds("0,1,2") == (0, 1, 2)
+    assert cli.parse_seeds("3") == (0, 1, 2)
+    assert cli.parse_seeds("5,") == (5,)
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.parse_seeds("0")
+    parser = argparse.ArgumentParser()
+    cli.add_reproduce_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["reproduce", "noise", "--epochs", "2", "--seeds", "1,",
+                              "--out", str(tmp_path), "--threads", "1", "--quiet"])
+    assert args.seeds == (1,) and args.out == str(tmp_path) and args.nll_samples == 4096
+    calls = {}
+
+    def fake_reproduce(name, out, **kw):
+        calls.update(kw, name=name, out=out)
+        return {"md": tmp_path / "noise.md", "csv": None, "png": None}
+
+    monkeypatch.setattr(runner, "reproduce", fake_reproduce)
+    assert cli.run_reproduce(args) == 0
+    assert calls["name"] == "noise" and calls["epochs"] == 2 and calls["n_threads"] == 1
+    assert calls["seeds"] == (1,) and calls["progress"] is False
+
+
+def test_fig2_curves(tmp_path, fake):
+    pytest.importorskip("matplotlib")
+    res = _run("fig2", tmp_path)
+    assert res["png"].exists() and len(fake) == 2
+    with open(res["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1]
+    assert {"MI_S96", "MD_S96", "MI_V96", "MI_V48"} <= set(rows[0])
+    # fig3 reuses the fig2 runs
+    del fake[:]
+    res3 = runner.reproduce("fig3", tmp_path, epochs=1, nll_samples=4, nll_examples=10,
+                            n_threads=1, progress=False, model_overrides=TINY, mi_points=50)
+    assert fake == [] and res3["png"].exists()
+
+
+def test_unknown_name(tmp_path):
+    from vaeas_np.errors import InvalidParameterError
+    with pytest.raises(InvalidParameterError):
+        runner.reproduce("table9", tmp_path)
