@@ -178,8 +178,9 @@ def _add_evaluate_parser(sub):
 
 def _add_reproduce_parser(sub):
     """Register ``reproduce`` when vaeas_np.experiments.cli provides it."""
+    import importlib
     try:
-        from .experiments import cli as exp_cli
+        exp_cli = importlib.import_module("vaeas_np.experiments.cli")
     except Exception:   # missing (ImportError) or not importable: the CLI works without it
         return None
     add = getattr(exp_cli, "add_reproduce_parser", None)
@@ -547,6 +548,8 @@ def run_evaluate(args) -> int:
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    if argv is not None:                  # paths and numbers are welcome (tests, scripts)
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
     args = parser.parse_args(argv)
     from .errors import TrainingDivergedError, VaeasError
     try:
