@@ -142,3 +142,36 @@ def test_unknown_name(tmp_path):
     from vaeas_np.errors import InvalidParameterError
     with pytest.raises(InvalidParameterError):
         runner.reproduce("table9", tmp_path)
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path, fake, monkeypatch):
+    # one row; a checkpoint every epoch; the run is killed after epoch 2 of 3
+    monkeypatch.setattr(paper, "TABLE2", paper.TABLE2[:1])
+    orig_init = runner._Context.__init__
+
+    def init(self, *a, **k):
+        orig_init(self, *a, **k)
+        self.checkpoint_every = 1
+    monkeypatch.setattr(runner._Context, "__init__", init)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_2(model, rec):
+        if rec["epoch"] == 2:
+            raise Killed
+    orig_fit = VAE.fit
+    monkeypatch.setattr(VAE, "fit", lambda self, X, callbacks=(), warm_start=False: orig_fit(
+        self, X, callbacks=list(callbacks) + ([kill_after_2] if not warm_start else []),
+        warm_start=warm_start))
+    kw = dict(epochs=3, nll_samples=2, nll_examples=5, n_threads=1, progress=False,
+              model_overrides=TINY, mi_points=20)
+    with pytest.raises(Killed):
+        runner.reproduce("table2", tmp_path, **kw)
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "model.h5").exists() and not (run / "metrics.json").exists()
+    from vaeas_np import load_model
+    assert load_model(run / "model.h5").epoch_ == 2
+    runner.reproduce("table2", tmp_path, **kw)
+    m = load_model(run / "model.h5")
+    assert m.epoch_ == 3 and [h["epoch"] for h in m.history_] == [1, 2, 3]

@@ -20,7 +20,8 @@ Every (configuration, seed) trains one model, saved under
 data set, configuration, epochs, seed and a hash of the model's parameters.  A run whose
 ``metrics.json`` exists (with the same evaluation settings) is reused, not redone; a run
 with a finished ``model.h5`` but other evaluation settings is only re-evaluated; a
-``model.h5`` of fewer epochs is trained on from where it stopped.
+``model.h5`` of fewer epochs (a checkpoint, written every 10 epochs) is trained on from
+where it stopped.
 
 Outputs: ``out_dir/<name>.md`` and ``out_dir/<name>.csv`` (and ``<name>.png`` for the
 figures and table1).  PNGs need matplotlib (``pip install vaeas_np[plot]``).
@@ -72,6 +73,7 @@ class _Context:
         self.overrides = dict(model_overrides or {})
         self.mi_points = int(mi_points)
         self.n_show = int(n_show)
+        self.checkpoint_every = 10
         self._data = {}
         self._train_bin = {}
         self.n_fits = 0
@@ -181,6 +183,14 @@ def _train(ctx, run_dir, kind, params, seed, X, callbacks=(), fresh=False):
             ctx.log(f"{run_dir.name}: epoch {rec['epoch']}/{ctx.epochs} " + " ".join(
                 f"{k}={rec[k]:.3f}" for k in ("recon", "kl", "mi", "sc") if k in rec))
         cbs.append(_progress)
+    every = ctx.checkpoint_every
+    if every and not fresh:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+        def _checkpoint(m, rec):
+            if rec["epoch"] % every == 0 and rec["epoch"] < ctx.epochs:
+                m.save(path)                          # atomic; a killed run resumes here
+        cbs.append(_checkpoint)
     ctx.n_fits += 1
     if model is not None:
         ctx.log(f"{run_dir.name}: continuing from epoch {model.epoch_} to {ctx.epochs}")
