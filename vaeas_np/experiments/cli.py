@@ -76,7 +76,7 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_reproduce(args) -> int:
     """Run the command parsed by :func:`add_reproduce_parser`; returns the exit code."""
-    from ..errors import InvalidParameterError
+    from ..errors import DataError, InvalidParameterError, VaeasError
     from .runner import reproduce
     try:
         res = reproduce(args.name, args.out, epochs=args.epochs, seeds=args.seeds,
@@ -86,6 +86,13 @@ def run_reproduce(args) -> int:
     except (InvalidParameterError, ImportError) as e:
         print(f"vaeas-np reproduce: error: {e}", file=sys.stderr)
         return 2
+    except (DataError, VaeasError) as e:
+        print(f"vaeas-np reproduce: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vaeas-np reproduce: interrupted; finished runs are kept and reused by the "
+              "next call", file=sys.stderr)
+        return 130
     for key in ("md", "csv", "png"):
         if res.get(key) is not None:
             print(res[key])
