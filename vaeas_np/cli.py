@@ -165,13 +165,15 @@ def _add_evaluate_parser(sub):
     p.add_argument("--nll-examples", type=int, default=None, metavar="N",
                    help="use only the first N test examples for the NLL (default: all)")
     p.add_argument("--no-entropy", action="store_true",
-                   help="skip MI_entropy (VAE-AS; it is O(V h) per example)")
+                   help="skip MI_entropy (VAE-AS; it is O(V h) per example, so O(N V h) over "
+                        "the training set: minutes to hours for MNIST with V = N)")
     p.add_argument("--au-threshold", type=float, default=0.01,
                    help="variance threshold of an active unit (default: 0.01)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation's random draws (default: 0)")
     p.add_argument("--threads", dest="n_threads", type=int, default=None,
                    help="threads for BLAS and the compiled kernels (default: all cores)")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=run_evaluate)
     return p
 
@@ -506,16 +508,33 @@ def run_evaluate(args) -> int:
     test = model._check_X(test, "test data")
     train_bin = model._check_X(train_bin, "training data")
     metrics = {}
-    metrics["NLL_test"] = iwae_nll(model, test_nll[:n_nll], k=args.nll_samples, rng=seeds[1])
-    metrics["neg_ELBO_test"] = negative_elbo(model, test, rng=seeds[2])
+
+    def stage(what, fn):
+        t = time.perf_counter()
+        if not args.quiet:
+            print(f"{what} ...", end="", file=sys.stderr, flush=True)
+        out = fn()
+        if not args.quiet:
+            print(f" {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        return out
+
+    metrics["NLL_test"] = stage(
+        f"NLL_test (k = {args.nll_samples}, {n_nll} examples)",
+        lambda: iwae_nll(model, test_nll[:n_nll], k=args.nll_samples, rng=seeds[1]))
+    metrics["neg_ELBO_test"] = stage("neg_ELBO_test",
+                                     lambda: negative_elbo(model, test, rng=seeds[2]))
     mu_test, lv_test = model.encode(test)
     metrics["KL_test"] = kl_divergence(mu_test, lv_test)
     metrics["AU"] = active_units(mu_test, threshold=args.au_threshold)
-    metrics["NLL_train"] = reconstruction(model, train_bin, rng=seeds[3])
+    metrics["NLL_train"] = stage("NLL_train",
+                                 lambda: reconstruction(model, train_bin, rng=seeds[3]))
     metrics["KL_train"] = kl_divergence(*model.encode(train_bin))
     if hasattr(model, "estimates"):
         if train_bin.shape[0] == getattr(model, "n_train_", -1):
-            est = model.estimates(train_bin, entropy=not args.no_entropy, rng=seeds[4])
+            what = "classifier MI, MD, SC" + ("" if args.no_entropy else
+                                              " (with MI_entropy: O(N V h), --no-entropy skips)")
+            est = stage(what, lambda: model.estimates(train_bin, entropy=not args.no_entropy,
+                                                      rng=seeds[4]))
             for k in ("MI", "MI_entropy", "MI_fano", "fano_bound", "MD", "SC"):
                 if k in est:
                     metrics[k] = est[k]
