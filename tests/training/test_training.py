@@ -143,3 +143,18 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     assert kept.epoch_ == 2 and state_equal(kept, good)
     assert not (tmp_path / "model.h5").exists()
     assert [r["epoch"] for r in read_jsonl(tmp_path / "metrics.jsonl")] == [1, 2]
+
+
+def test_divergence_in_the_first_epoch_has_no_checkpoint(tmp_path, monkeypatch):
+    original = VAE._forward_backward
+
+    def always_inf(self, x, eps, idx=None):
+        stats = original(self, x, eps, idx)
+        stats["loss"] = math.inf
+        return stats
+
+    monkeypatch.setattr(VAE, "_forward_backward", always_inf)
+    with pytest.raises(RunDivergedError, match="no checkpoint") as info:
+        train(small(epochs=3), tiny_data(), run_dir=tmp_path)
+    assert info.value.checkpoint is None and info.value.epoch == 0
+    assert not (tmp_path / "checkpoint.h5").exists() and not (tmp_path / "model.h5").exists()

@@ -163,12 +163,12 @@ def train(model, X, *, run_dir, resume=False, config=None, checkpoint_every=1,
         except TrainingDivergedError as exc:
             last = int(getattr(model, "epoch_", 0) or 0)
             if ckpt_path.exists():
-                where = (f"the last good checkpoint ({ckpt_path}, epoch {_ckpt_epoch(ckpt_path)})"
+                where = (f"The last good checkpoint ({ckpt_path}, epoch {_ckpt_epoch(ckpt_path)})"
                          " is kept untouched; fix the cause (e.g. a lower learning rate in a "
                          "new run) or inspect it with `vaeas-np evaluate`")
                 kept = ckpt_path
             else:
-                where = "no epoch completed, so there is no checkpoint"
+                where = "No epoch completed, so there is no checkpoint"
                 kept = None
             raise RunDivergedError(f"training diverged: {exc} {where}.", kept, last) from exc
         model.save(run_dir / MODEL_NAME)
