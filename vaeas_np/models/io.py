@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from .._version import __version__
-from ..errors import CacheNotWritableError, StoreError
+from ..errors import CacheNotWritableError, DataFileMissingError, StoreError
 
 FORMAT = "vaeas_np.model"
 FORMAT_VERSION = 1
@@ -50,6 +50,9 @@ class _AtomicH5:
             raise CacheNotWritableError(f"cannot write {self.path!r}: {e.strerror}; choose a "
                                         "writable location") from e
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)      # mkstemp makes 0600; use the usual mode
         self.f = h5py.File(self.tmp, "w")
         return self.f
 
@@ -95,7 +98,8 @@ def load_model(path):
     """Load a model written by ``model.save(path)`` (or a training checkpoint)."""
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
+        raise DataFileMissingError(f"no model file at {path!r}; check the path (models are "
+                                   "written by model.save(path) or `vaeas-np train`)")
     try:
         f = h5py.File(path, "r")
     except OSError as e:

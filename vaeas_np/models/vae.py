@@ -250,7 +250,8 @@ class VAE:
     def _train_step(self, x, idx):
         eps = self._buffers_for(x.shape[0])["eps"]
         self.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
-        stats = self._forward_backward(x, eps, idx)
+        with np.errstate(over="ignore", invalid="ignore"):   # divergence is reported below
+            stats = self._forward_backward(x, eps, idx)
         if not math.isfinite(stats["loss"]):
             raise TrainingDivergedError(
                 f"the training loss became {stats['loss']} at epoch {self.epoch_ + 1}; "
