@@ -1,0 +1,247 @@
+"""vaeas_np against a PyTorch reference on the same CPU: one command, one Markdown table.
+
+    python bench/run.py [--quick] [--threads 2] [--repeats 5] [--out FILE]
+
+Every (case, implementation) runs in its own subprocess (``bench/cases.py``), so
+its peak RSS is its own and PyTorch never shares a process with the library.
+Ours and PyTorch are measured in the same run, one after the other; each
+reports the median and spread of ``--repeats`` timed blocks.  Ratio = PyTorch
+time / our time (> 1: we are faster).  Inputs are random binary images and
+random posteriors: no data set is needed.  PyTorch (``pip install torch==2.13.0``,
+a CPU build) is needed for the comparison columns only.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+from cases import B, N, STEPS_PER_EPOCH  # noqa: E402
+
+
+def settings(a):
+    """Per-case arguments for bench/cases.py, full or --quick."""
+    q = a.quick
+    r = a.repeats or (3 if q else 5)
+    return {
+        "vae": dict(steps=15 if q else 100, repeats=r),
+        "hierarchical": dict(steps=15 if q else 100, repeats=r),
+        "full": dict(steps=1 if q else 4, repeats=r),
+        "iwae": dict(images=4 if q else 20, k=4096, repeats=r),
+        "mi": dict(points=1_000 if q else 10_000, repeats=r),
+        "hs_kernel": dict(steps=50 if q else 200, repeats=r),
+    }
+
+
+def run_one(case, impl, threads, opts, extra=()):
+    """Run one case in a subprocess; its JSON result, or {'error': ...}."""
+    cmd = [sys.executable, os.path.join(HERE, "cases.py"), case, impl, "--threads", str(threads)]
+    for k, v in opts.items():
+        cmd += [f"--{k}", str(v)]
+    cmd += list(extra)
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        err = (p.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"  {case}/{impl}: FAILED ({err})", file=sys.stderr)
+        return {"error": err}
+    res = json.loads(lines[-1])
+    res["wall_s"] = wall
+    print(f"  {case}/{impl}: median {np.median(res['times']):.4g} "
+          f"({wall:.0f} s wall, peak RSS {res['peak_rss_mb']:.0f} MB)", file=sys.stderr)
+    return res
+
+
+def torch_available():
+    p = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() if p.returncode == 0 else None
+
+
+# ------------------------------------------------------------------ formatting
+def fmt(x, digits=3):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def spread(times, scale):
+    t = np.asarray(times) * scale
+    return f"{fmt(float(np.median(t)))} [{fmt(float(t.min()))}–{fmt(float(t.max()))}]"
+
+
+CASES = [
+    # key, label, unit, scale (seconds per timed value -> unit), lower is better
+    ("vae", "VAE training epoch", "s / epoch*", STEPS_PER_EPOCH),
+    ("hierarchical", "VAE-AS hierarchical (V=55k) epoch", "s / epoch*", STEPS_PER_EPOCH),
+    ("full", "VAE-AS full softmax (V=55k) epoch", "s / epoch*", STEPS_PER_EPOCH),
+    ("iwae", "IWAE NLL, k=4096", "s (see rate)", 1.0),
+    ("mi", "exact aggregate MI, N=55k, M=10k, d=40", "s**", None),
+    ("hs_kernel", "tree softmax fwd+bwd+step (B=128, h=500)", "ms / step", 1e3),
+]
+
+
+def time_scale(key, res, opts):
+    """Multiplier turning one timed value into the table's unit."""
+    if key == "mi":
+        return 10_000 / opts["points"]               # extrapolate M linearly to 10,000
+    return dict((k, s) for k, _, _, s in CASES)[key]
+
+
+def gflops(res):
+    if not res or "error" in res or not res.get("flops"):
+        return None
+    return res["flops"] / float(np.median(res["times"])) / 1e9
+
+
+def row(key, label, unit, ours, torch_res, opts, peak):
+    """One Markdown table row."""
+    s = time_scale(key, ours, opts)
+    cells = [label, unit]
+    if "error" in ours:
+        return "| " + " | ".join(cells + ["error: " + ours["error"]] + ["—"] * 7) + " |"
+    cells.append(spread(ours["times"], s))
+    has_t = torch_res and "error" not in torch_res
+    cells.append(spread(torch_res["times"], s) if has_t else "—")
+    if has_t:
+        ratio = np.median(torch_res["times"]) / np.median(ours["times"])
+        best = np.min(torch_res["times"]) / np.min(ours["times"])
+        cells += [f"**{ratio:.2f}x**", f"{best:.2f}x"]
+    else:
+        cells += ["—", "—"]
+    g_o, g_t = gflops(ours), gflops(torch_res) if has_t else None
+    cells.append(f"{fmt(g_o)} ({100 * g_o / peak:.0f}%)" if g_o else "—")
+    cells.append(f"{fmt(g_t)} ({100 * g_t / peak:.0f}%)" if g_t else "—")
+    cells.append(f"{ours['peak_rss_mb']:.0f} / "
+                 + (f"{torch_res['peak_rss_mb']:.0f}" if has_t else "—"))
+    return "| " + " | ".join(cells) + " |"
+
+
+def rate_line(res_o, res_t):
+    """IWAE throughput in image-samples per second."""
+    def rate(r):
+        return r["work"] / float(np.median(r["times"])) if r and "error" not in r else None
+    ro, rt = rate(res_o), rate(res_t)
+    return (f"IWAE throughput: ours {fmt(ro)} image-samples/s, PyTorch {fmt(rt)} "
+            f"image-samples/s" + (f" (ratio {ro / rt:.2f}x)" if ro and rt else ""))
+
+
+def machine():
+    """CPU model, cores, versions, BLAS (as a few Markdown lines)."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        blas = ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})"
+                         for i in info) or "none found"
+    except ImportError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    return [f"- CPU: {cpu}; {os.cpu_count()} logical cores; load average at start "
+            f"{load[0]:.1f}",
+            f"- NumPy BLAS: {blas}",
+            f"- Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"PyTorch {torch_available() or 'not installed'}"]
+
+
+# ------------------------------------------------------------------ main
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="a ~2-minute version")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=None, help="timed blocks (5; --quick 3)")
+    p.add_argument("--compile", choices=["off", "on", "auto"], default=None,
+                   help="torch.compile for PyTorch training (default: auto, --quick: off)")
+    p.add_argument("--cases", nargs="+", default=[k for k, *_ in CASES])
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--out", help="also write the Markdown report to this file")
+    a = p.parse_args(argv)
+    comp = a.compile or ("off" if a.quick else "auto")
+    opts = settings(a)
+    have_torch = not a.no_torch and torch_available()
+    if not have_torch and not a.no_torch:
+        print("PyTorch is not installed: only our timings are measured "
+              "(pip install torch==2.13.0 for the comparison).", file=sys.stderr)
+    t0 = time.time()
+    peak = run_one("peak", "ours", a.threads, {})
+    peak_gf = peak["times"][0] if "error" not in peak else float("nan")
+    results = {}
+    for key in a.cases:
+        o = opts[key]
+        extra = ["--compile", comp] if key in ("vae", "hierarchical", "full") else []
+        ours = run_one(key, "ours", a.threads, o)
+        tres = run_one(key, "torch", a.threads, o, extra) if have_torch else None
+        numpy_ref = run_one(key, "numpy", a.threads, o) if key == "hs_kernel" else None
+        results[key] = (ours, tres, numpy_ref)
+    report = render(a, comp, opts, results, peak_gf, time.time() - t0)
+    print(report)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(report + "\n")
+
+
+def render(a, comp, opts, results, peak_gf, elapsed):
+    """The Markdown report."""
+    head = ("| case | unit | ours: median [min–max] | PyTorch: median [min–max] | "
+            "ratio (torch/ours, medians) | ratio (best/best) | ours GFLOP/s (% peak) | "
+            "PyTorch GFLOP/s (% peak) | peak RSS MB ours / torch |")
+    lines = [f"## vaeas_np vs PyTorch ({'--quick' if a.quick else 'full'} run, "
+             f"{a.threads} threads, {time.strftime('%Y-%m-%d %H:%M')})", "",
+             head, "|" + "---|" * 9]
+    for key, label, unit, _ in CASES:
+        if key in results:
+            ours, tres, _ = results[key]
+            lines.append(row(key, label, unit, ours, tres, opts[key], peak_gf))
+    lines += ["", f"Float32 GEMM peak (NumPy 1024^3 matmul, best of 7, {a.threads} threads): "
+              f"**{fmt(peak_gf)} GFLOP/s**."]
+    if "iwae" in results:
+        lines.append(rate_line(*results["iwae"][:2]) + ".")
+    if "hs_kernel" in results and results["hs_kernel"][2] and \
+            "error" not in results["hs_kernel"][2]:
+        o, _, npr = results["hs_kernel"]
+        lines.append(f"Tree softmax, NumPy reference: {spread(npr['times'], 1e3)} ms / step "
+                     f"({np.median(npr['times']) / np.median(o['times']):.1f}x our compiled "
+                     f"kernel).")
+    lines += ["", "Notes:",
+              f"- \\* seconds per epoch of {N:,} examples = seconds per training step x "
+              f"{N}/{B}, extrapolated from {opts['vae']['steps']} steps per timed block "
+              f"({opts['full']['steps']} for the full softmax); steps only (no data "
+              "loading/binarisation), the same random binary batch.",
+              f"- \\*\\* M = {opts['mi']['points']:,} points"
+              + (", time scaled linearly to M = 10,000." if opts['mi']['points'] != 10_000
+                 else "."),
+              f"- IWAE: {opts['iwae']['images']} random binary images x 4096 samples per timed "
+              "value.",
+              "- GFLOP/s count GEMM FLOPs analytically (2 m n k; training = 3 x forward); "
+              "the tree softmax counts its B x depth node dot products.",
+              f"- PyTorch: float32, Adam fused, SparseAdam on the tree's node rows, "
+              f"torch.compile: {comp}"
+              + (" (kept only where it was faster than eager)" if comp == "auto" else "") + ".",
+              f"- Spread = [min–max] of {opts['vae']['repeats']} timed blocks; "
+              f"total bench time {elapsed:.0f} s.",
+              "", "Machine:", *machine()]
+    notes = {k: v[1]["notes"] for k, v in results.items() if v[1] and "error" not in v[1]}
+    if any("compile_kept" in n for n in notes.values()):
+        lines.append("- torch.compile kept for: " + ", ".join(
+            f"{k}={n['compile_kept']} (eager median {n['eager_median_s'] * 1e3:.1f} ms/step)"
+            for k, n in notes.items() if "compile_kept" in n))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
