@@ -150,3 +150,35 @@ def test_score_is_iwae_loglik_above_elbo():
     ll = model.score(X[:50], k=200, rng=0)
     assert np.isfinite(ll) and ll <= 0
     assert ll >= np.mean(elbos) - 0.05          # log p(x) estimate >= ELBO (on average)
+
+
+@pytest.mark.parametrize("kind", ["VAE", "VAEAS"])
+def test_training_step_allocates_no_arrays(kind):
+    """After the first step (buffers made once per batch size), a training step
+    allocates no NumPy arrays of batch size: traced peak stays far below one
+    (batch x width) float32 array."""
+    import tracemalloc
+    from vaeas_np import VAEAS
+    from vaeas_np._threads import thread_limits
+    cls = VAE if kind == "VAE" else VAEAS
+    model = cls(latent_dim=8, encoder_layers=(256, 256), decoder_layers=(256, 256), seed=0,
+                verbose=False, **({"classifier_layers": (256,)} if kind == "VAEAS" else {}))
+    model._validate_params()
+    model._make_rngs()
+    X = np.random.default_rng(0).random((512, 300)).astype(np.float32)
+    model._build(300, X.mean(0))
+    if kind == "VAEAS":
+        model._setup_fit(X)
+    x = (X[:128] > 0.5).astype(np.float32)
+    idx = np.arange(128)
+    with thread_limits(1) as nt:
+        model._nt = nt
+        for _ in range(2):
+            model._train_step(x, idx)
+        tracemalloc.start()
+        for _ in range(3):
+            model._train_step(x, idx)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    one_array = 128 * 256 * 4
+    assert peak < one_array / 4, f"a training step allocated {peak} bytes"

@@ -189,7 +189,9 @@ class VAE:
             buf = self._buffers[b] = {
                 "eps": np.empty((b, d), dt), "std": np.empty((b, d), dt),
                 "z": np.empty((b, d), dt), "dlogits": np.empty((b, D), dt),
-                "denc": np.empty((b, 2 * d), dt), "tmp": np.empty((b, D), dt)}
+                "denc": np.empty((b, 2 * d), dt), "tmp": np.empty((b, D), dt),
+                "var": np.empty((b, d), dt), "kl_terms": np.empty((b, d), dt),
+                "kl_i": np.empty(b, dt)}
         return buf
 
     # ------------------------------------------------------ objective
@@ -211,12 +213,28 @@ class VAE:
         z += mu                                         # z = mu + std * eps
         logits = self.decoder_.forward(z)
 
-        # Bernoulli NLL per example and its gradient (sigmoid(l) - x) / B
+        # Bernoulli NLL sum_d softplus(l) - x l (stable: softplus(l) = max(l, 0) +
+        # log1p(exp(-|l|))), in place in one scratch buffer
         tmp = buf["tmp"]
+        np.abs(logits, out=tmp)
+        np.negative(tmp, out=tmp)
+        np.exp(tmp, out=tmp)
+        np.log1p(tmp, out=tmp)
+        recon = float(tmp.sum())      # pairwise summation, in the buffer's dtype
+        np.maximum(logits, 0, out=tmp)
+        recon += float(tmp.sum())
         np.multiply(x, logits, out=tmp)
-        recon = float(softplus(logits).sum() - tmp.sum()) / B
-        var = std * std
-        kl_i = 0.5 * (mu * mu + var - 1.0 - logvar).sum(axis=1)
+        recon = (recon - float(tmp.sum())) / B
+        # KL per example: 0.5 sum_d (mu^2 + var - 1 - logvar)
+        var, kl_i = buf["var"], buf["kl_i"]
+        np.multiply(std, std, out=var)
+        t = buf["kl_terms"]
+        np.multiply(mu, mu, out=t)
+        t += var
+        t -= logvar
+        np.sum(t, axis=1, out=kl_i)
+        kl_i -= d
+        kl_i *= 0.5
         kl = float(kl_i.mean())
         dlogits = bernoulli_nll_grad(logits, x, out=buf["dlogits"])
         dlogits *= 1.0 / B
@@ -233,10 +251,16 @@ class VAE:
         np.multiply(dz, eps, out=dlv)
         dlv *= std
         dlv *= 0.5                                      # dz * eps * std / 2
-        dlv += (0.5 * beta / B) * (var - 1.0)           # + beta (e^logvar - 1) / (2B)
+        np.subtract(var, 1.0, out=t)
+        t *= 0.5 * beta / B
+        dlv += t                                        # + beta (e^logvar - 1) / (2B)
         self.encoder_.backward(denc, need_input_grad=False)
         stats["loss"] = recon + beta * kl + stats.pop("_extra_loss", 0.0)
         return stats
+
+    def _networks(self):
+        """The model's MLPs (their fused kernels get the model's thread count)."""
+        return [self.encoder_, self.decoder_]
 
     def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
         """Hook for VAE-AS: extra dL/dz (B, d) or None.  Plain VAE: nothing."""
@@ -302,6 +326,8 @@ class VAE:
         n_batches = math.ceil(X.shape[0] / self.batch_size)
         with thread_limits(self.n_threads) as nt:
             self._nt = nt
+            for net in self._networks():
+                net.n_threads = nt
             while self.epoch_ < self.epochs:
                 t0 = time.perf_counter()          # seconds include tree rebuilds
                 self._before_epoch(X)

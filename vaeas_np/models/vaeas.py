@@ -173,6 +173,9 @@ class VAEAS(VAE):
             dh = self.norm_.backward(dh)
         return self.classifier_.backward(dh, need_input_grad=need_dz)
 
+    def _networks(self):
+        return super()._networks() + [self.classifier_]
+
     def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
         B = z.shape[0]
         labels = self.labels_[idx]

@@ -9,6 +9,7 @@ nothing per step.
 """
 import numpy as np
 
+from .._ext import fused as _fused
 from ..errors import InvalidParameterError
 from .activations import ACTIVATIONS, DERIVATIVES
 
@@ -53,20 +54,27 @@ class Dense:
             raise InvalidParameterError(f"unknown initialisation {scheme!r}")
         self.b[...] = 0
 
-    def forward(self, x, out):
+    def forward(self, x, out, n_threads=1):
         """out = act(x @ W + b); returns ``out`` (kept by the caller for backward)."""
         np.matmul(x, self.W, out=out)
+        if out.flags.c_contiguous:
+            # bias (and ReLU) fused in one pass of the compiled core
+            _fused.bias_act(out, self.b, self.activation == "relu", n_threads)
+            return out if self.activation in ("relu", "identity") else self._act(out)
         out += self.b
         return self._act(out)
 
-    def backward(self, x, y, delta, dx=None):
+    def backward(self, x, y, delta, dx=None, n_threads=1):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
         in place into dL/d(pre-activation)).  Writes grad_W, grad_b; returns
         dL/dx in ``dx`` when given.
         """
-        self._dact(y, delta)                      # dL/da = dL/dy * act'(a)
+        if self.activation == "relu" and delta.flags.c_contiguous and y.flags.c_contiguous:
+            _fused.relu_backward(y, delta, n_threads)  # dL/da = dL/dy * 1[a > 0]
+        else:
+            self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
         np.matmul(x.T, delta, out=self.grad_W)    # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=self.grad_b)    # dL/db = sum_batch dL/da
         if dx is not None:
@@ -93,6 +101,7 @@ class MLP:
         self.grads = np.zeros(n, dtype=self.dtype)
         self._bind()
         self._buffers = {}
+        self.n_threads = 1          # threads of the fused kernels (the owner sets it)
 
     def _bind(self):
         o = 0
@@ -117,11 +126,11 @@ class MLP:
 
     def forward(self, x):
         """Returns the output (an internal buffer, valid until the next forward)."""
-        outs, _ = self._buffers_for(x.shape[0])
+        outs = self._buffers_for(x.shape[0])[0]
         self._x = x
         h = x
         for layer, out in zip(self.layers, outs):
-            h = layer.forward(h, out)
+            h = layer.forward(h, out, self.n_threads)
         self._outs = outs
         return h
 
@@ -133,7 +142,7 @@ class MLP:
         for i in range(len(self.layers) - 1, -1, -1):
             x_in = self._x if i == 0 else outs[i - 1]
             dx = deltas[i] if (i > 0 or need_input_grad) else None
-            self.layers[i].backward(x_in, outs[i], delta, dx)
+            self.layers[i].backward(x_in, outs[i], delta, dx, self.n_threads)
             delta = dx
         return delta
 
