@@ -4,8 +4,9 @@
 
 Every (case, implementation) runs in its own subprocess (``bench/cases.py``), so
 its peak RSS is its own and PyTorch never shares a process with the library.
-Ours and PyTorch are measured in the same run, one after the other; each
-reports the median and spread of ``--repeats`` timed blocks.  Ratio = PyTorch
+Ours and PyTorch are measured in the same run, alternating (``--rounds``
+processes each, so that a change of machine load hits both); each reports the
+median and spread of all its timed blocks (``--repeats`` per process).  Ratio = PyTorch
 time / our time (> 1: we are faster).  Inputs are random binary images and
 random posteriors: no data set is needed.  PyTorch (``pip install torch==2.13.0``,
 a CPU build) is needed for the comparison columns only.
@@ -29,7 +30,7 @@ from cases import B, N, STEPS_PER_EPOCH  # noqa: E402
 def settings(a):
     """Per-case arguments for bench/cases.py, full or --quick."""
     q = a.quick
-    r = a.repeats or (3 if q else 5)
+    r = a.repeats or (2 if q else 3)
     return {
         "vae": dict(steps=15 if q else 100, repeats=r),
         "hierarchical": dict(steps=15 if q else 100, repeats=r),
@@ -59,6 +60,17 @@ def run_one(case, impl, threads, opts, extra=()):
     print(f"  {case}/{impl}: median {np.median(res['times']):.4g} "
           f"({wall:.0f} s wall, peak RSS {res['peak_rss_mb']:.0f} MB)", file=sys.stderr)
     return res
+
+
+def pool(runs):
+    """Merge the rounds of one (case, implementation): all timed blocks, the largest RSS."""
+    ok = [r for r in runs if r and "error" not in r]
+    if not ok:
+        return next((r for r in runs if r), None)
+    out = dict(ok[0])
+    out["times"] = [t for r in ok for t in r["times"]]
+    out["peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+    return out
 
 
 def torch_available():
@@ -165,12 +177,15 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="a ~2-minute version")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=None, help="timed blocks (5; --quick 3)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="alternating ours/PyTorch processes per case (3; --quick 2)")
     p.add_argument("--compile", choices=["off", "on", "auto"], default=None,
                    help="torch.compile for PyTorch training (default: auto, --quick: off)")
     p.add_argument("--cases", nargs="+", default=[k for k, *_ in CASES])
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--out", help="also write the Markdown report to this file")
     a = p.parse_args(argv)
+    a.rounds = a.rounds or (2 if a.quick else 3)
     comp = a.compile or ("off" if a.quick else "auto")
     opts = settings(a)
     have_torch = not a.no_torch and torch_available()
@@ -184,10 +199,12 @@ def main(argv=None):
     for key in a.cases:
         o = opts[key]
         extra = ["--compile", comp] if key in ("vae", "hierarchical", "full") else []
-        ours = run_one(key, "ours", a.threads, o)
-        tres = run_one(key, "torch", a.threads, o, extra) if have_torch else None
+        rounds = [(run_one(key, "ours", a.threads, o),
+                   run_one(key, "torch", a.threads, o, extra) if have_torch else None)
+                  for _ in range(a.rounds)]             # alternate: load drift hits both
         numpy_ref = run_one(key, "numpy", a.threads, o) if key == "hs_kernel" else None
-        results[key] = (ours, tres, numpy_ref)
+        results[key] = (pool([r[0] for r in rounds]), pool([r[1] for r in rounds]),
+                        numpy_ref)
     report = render(a, comp, opts, results, peak_gf, time.time() - t0)
     print(report)
     if a.out:
@@ -232,7 +249,8 @@ def render(a, comp, opts, results, peak_gf, elapsed):
               f"- PyTorch: float32, Adam fused, SparseAdam on the tree's node rows, "
               f"torch.compile: {comp}"
               + (" (kept only where it was faster than eager)" if comp == "auto" else "") + ".",
-              f"- Spread = [min–max] of {opts['vae']['repeats']} timed blocks; "
+              f"- Spread = [min–max] of {a.rounds} alternating ours/PyTorch processes x "
+              f"{opts['vae']['repeats']} timed blocks each; "
               f"total bench time {elapsed:.0f} s.",
               "", "Machine:", *machine()]
     notes = {k: v[1]["notes"] for k, v in results.items() if v[1] and "error" not in v[1]}
