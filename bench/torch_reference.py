@@ -283,28 +283,57 @@ def iwae_nll(model, X, k, chunk_rows=4096):
     return float((math.log(k) - lse).mean())
 
 
+def _block_logsumexp(A, Wt, const):
+    """logsumexp_n of the log-densities of a block of points (rows of A = [z^2, z])."""
+    return torch.logsumexp(torch.addmm(const, A, Wt, beta=1.0, alpha=-0.5), 1)
+
+
+_compiled_block = {}
+
+
+def block_kernel(compile_block):
+    """The block kernel, through ``torch.compile`` when asked (eager if that fails).
+
+    Compiled, inductor fuses the GEMM's epilogue with a vectorised exp / sum:
+    about 3x faster than eager logsumexp on this CPU (eager ``torch.exp`` measured
+    8-35 ns per element here, the compiled reduction ~1.2 ns).
+    """
+    if not compile_block:
+        return _block_logsumexp
+    if "fn" not in _compiled_block:
+        try:
+            _compiled_block["fn"] = torch.compile(_block_logsumexp, dynamic=False)
+        except Exception as exc:                         # pragma: no cover
+            print(f"# torch.compile unavailable ({type(exc).__name__}: {exc}); eager")
+            _compiled_block["fn"] = _block_logsumexp
+    return _compiled_block["fn"]
+
+
 @torch.inference_mode()
-def gmm_logdensity(Z, mu, logvar, block_points=256):
+def gmm_logdensity(Z, mu, logvar, block_points=256, compile_block=False):
     """log (1/N) sum_n N(Z_m; mu_n, diag exp(logvar_n)) for every row of Z (M,), float64.
 
-    Blocked over points; inside a block one GEMM gives every squared Mahalanobis
-    distance: sum_d (z-mu)^2/var = [z^2, z] . [1/var, -2 mu/var] + sum_d mu^2/var.
+    Blocked over points (the last block zero-padded, so one compiled shape);
+    inside a block one GEMM gives every squared Mahalanobis distance:
+    sum_d (z-mu)^2/var = [z^2, z] . [1/var, -2 mu/var] + sum_d mu^2/var.
     """
     N, d = mu.shape
+    M = Z.shape[0]
     ivar = torch.exp(-logvar)
     Wt = torch.cat([ivar, -2.0 * mu * ivar], 1).T.contiguous()          # (2d, N)
     const = -0.5 * ((mu * mu * ivar).sum(1) + logvar.sum(1) + d * LOG2PI)   # (N,)
-    out = torch.empty(Z.shape[0], dtype=torch.float64, device=Z.device)
-    for m0 in range(0, Z.shape[0], block_points):
-        z = Z[m0:m0 + block_points]
-        A = torch.cat([z * z, z], 1)
-        logc = torch.addmm(const, A, Wt, beta=1.0, alpha=-0.5)
-        out[m0:m0 + z.shape[0]] = torch.logsumexp(logc, 1).double() - math.log(N)
-    return out
+    pad = (-M) % block_points
+    A = torch.cat([Z * Z, Z], 1)
+    if pad:
+        A = torch.cat([A, A.new_zeros(pad, 2 * d)])
+    kernel = block_kernel(compile_block)
+    out = torch.cat([kernel(A[m0:m0 + block_points], Wt, const)
+                     for m0 in range(0, M + pad, block_points)])
+    return out[:M].double() - math.log(N)
 
 
 @torch.inference_mode()
-def exact_aggregate_mi_md(mu, logvar, n_points, seed=0):
+def exact_aggregate_mi_md(mu, logvar, n_points, seed=0, compile_block=False):
     """MI / MD of the aggregate posterior with all N posteriors as the mixture q(z)."""
     g = torch.Generator(device="cpu").manual_seed(seed)
     idx = torch.randperm(mu.shape[0], generator=g)[:n_points].to(mu.device)
@@ -314,7 +343,7 @@ def exact_aggregate_mi_md(mu, logvar, n_points, seed=0):
     d = mu.shape[1]
     logq_cond = (-0.5 * (eps * eps + lv + LOG2PI).sum(1)).double()
     logp = (-0.5 * (z * z + LOG2PI).sum(1)).double()
-    logq = gmm_logdensity(z, mu, logvar)
+    logq = gmm_logdensity(z, mu, logvar, compile_block=compile_block)
     assert d == z.shape[1]
     return {"mi": float((logq_cond - logq).mean()), "md": float((logq - logp).mean())}
 
