@@ -474,7 +474,7 @@ def _savefig(fig, path):
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
     os.replace(tmp, path)
     return path
@@ -602,8 +602,10 @@ def _reproduce_fig2_fig3(ctx):
             if q == "MI":
                 ax.axhline(math.log(N), color="grey", lw=0.8)
                 ax.text(rows["epoch"][0], math.log(N), f" log N = {math.log(N):.2f}",
-                        va="bottom", fontsize=8, color="grey")
-            ax.legend(fontsize=7)
+                        va="top", fontsize=8, color="grey")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=4, fontsize=8, frameon=False)
         fig.suptitle(f"Figure 2 (ours, {dstitle}, {ctx.epochs} epochs)")
         png = _savefig(fig, ctx.out / "fig2.png")
         md_cols = [c for c in cols if not c[0].startswith(("KL_", "SC_"))]
@@ -638,7 +640,8 @@ def _reproduce_fig2_fig3(ctx):
         ax.set_ylabel("nats")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7)
+        fig.legend(h1 + h2, l1 + l2, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=2, fontsize=7, frameon=False)
         ax.set_title(f"Figure 3 (ours, {dstitle}, {ctx.epochs} epochs)")
         png = _savefig(fig, ctx.out / "fig3.png")
         md_cols = [(f"KL_V{N}", "mean KL")] + [
