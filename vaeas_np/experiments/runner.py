@@ -658,7 +658,7 @@ def _reproduce_fig2_fig3(ctx):
     header = _common_header(ctx, f"{'Figure 2' if ctx.name == 'fig2' else 'Figure 3'} "
                             "(ours)", dstitle, paper_epochs=120, nll=False)
     md = header + ["", f"![{ctx.name}]({png.name})", ""] + _md_curve_table(md_cols, rows) + \
-        [""] + notes
+        [""] + [f"- {n}" for n in notes]
     md_path = ctx.out / f"{ctx.name}.md"
     _write_text(md_path, "\n".join(md) + "\n")
     cs = _curves_csv(ctx, ctx.name, csv_cols, rows)
