@@ -207,6 +207,10 @@ def main(argv=None):
         numpy_ref = run_one(key, "numpy", a.threads, o) if key == "hs_kernel" else None
         results[key] = (pool([r[0] for r in rounds]), pool([r[1] for r in rounds]),
                         numpy_ref)
+    peak_end = run_one("peak", "ours", a.threads, {})      # again at the end: the best of
+    if "error" not in peak_end:                            # the two (machine load varies)
+        peak_gf = max(peak_gf, peak_end["times"][0]) if math.isfinite(peak_gf) \
+            else peak_end["times"][0]
     report = render(a, comp, opts, results, peak_gf, time.time() - t0)
     print(report)
     if a.out:
@@ -226,7 +230,8 @@ def render(a, comp, opts, results, peak_gf, elapsed):
         if key in results:
             ours, tres, _ = results[key]
             lines.append(row(key, label, unit, ours, tres, opts[key], peak_gf))
-    lines += ["", f"Float32 GEMM peak (NumPy 1024^3 matmul, best of 7, {a.threads} threads): "
+    lines += ["", f"Float32 GEMM peak (NumPy 1024^3 matmul, best of 7 at the start and 7 at the end, "
+              f"{a.threads} threads): "
               f"**{fmt(peak_gf)} GFLOP/s**."]
     if "iwae" in results:
         lines.append(rate_line(*results["iwae"][:2]) + ".")
