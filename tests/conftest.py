@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("vaeas", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", deadline=None, max_examples=300,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "vaeas"))
 
 SHARED_DATA = Path(os.environ.get(

@@ -2,8 +2,11 @@
 import numpy as np
 
 
-def numerical_grad(f, x, h=1e-6):
-    """d f / d x by central differences; ``x`` is perturbed in place and restored."""
+def numerical_grad(f, x, h=1e-5):
+    """d f / d x by central differences; ``x`` is perturbed in place and restored.
+
+    h = 1e-5 balances truncation (O(h^2)) against float64 round-off (O(eps / h)).
+    """
     g = np.zeros_like(x, dtype=np.float64)
     flat, gflat = x.reshape(-1), g.reshape(-1)
     for i in range(flat.size):
@@ -18,7 +21,10 @@ def numerical_grad(f, x, h=1e-6):
 
 
 def rel_error(a, b):
-    """Norm-wise relative error ||a - b|| / max(||a||, ||b||, tiny)."""
+    """Norm-wise relative error ||a - b|| / max(||a||, ||b||, 1e-8).
+
+    The floor: a gradient of norm below 1e-8 (e.g. through dead ReLUs, 1e-17 from
+    round-off) is zero as far as finite differences can tell."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    denom = max(np.linalg.norm(a), np.linalg.norm(b), 1e-12)
+    denom = max(np.linalg.norm(a), np.linalg.norm(b), 1e-8)
     return np.linalg.norm(a - b) / denom
