@@ -147,11 +147,12 @@ def torch_setup(a):
 def torch_training(kind, a):
     tr, dev, name = torch_setup(a)
     compile_mode = None if a.compile == "off" else "default"
-    times, warm = tr.time_training(kind, dev, a.steps, a.repeats, compile_mode=compile_mode,
-                                   adam=a.adam)
-    notes = {"device": name, "compile": a.compile, "adam": a.adam, "warmup_s": warm}
-    if a.compile == "auto":                              # keep compile only where it helps
-        eager, _ = tr.time_training(kind, dev, a.steps, a.repeats, adam=a.adam)
+    times, warm, compiled = tr.time_training(kind, dev, a.steps, a.repeats,
+                                             compile_mode=compile_mode, adam=a.adam)
+    notes = {"device": name, "compile": a.compile, "compiled": compiled, "adam": a.adam,
+             "warmup_s": warm}
+    if a.compile == "auto" and compiled:                 # keep compile only where it helps
+        eager, _, _ = tr.time_training(kind, dev, a.steps, a.repeats, adam=a.adam)
         notes["compile_kept"] = bool(np.median(times) < np.median(eager))
         notes["eager_median_s"] = float(np.median(eager))
         if not notes["compile_kept"]:

@@ -262,6 +262,10 @@ def render(a, comp, opts, results, peak_gf, elapsed):
               f"total bench time {elapsed:.0f} s.",
               "", "Machine:", *machine()]
     notes = {k: v[1]["notes"] for k, v in results.items() if v[1] and "error" not in v[1]}
+    failed = [k for k, n in notes.items() if n.get("compile") in ("on", "auto")
+              and n.get("compiled") is False]
+    if failed:
+        lines.append("- torch.compile failed (eager used) for: " + ", ".join(failed))
     if any("compile_kept" in n for n in notes.values()):
         lines.append("- torch.compile kept for: " + ", ".join(
             f"{k}={n['compile_kept']} (eager median {n['eager_median_s'] * 1e3:.1f} ms/step)"
