@@ -104,7 +104,8 @@ class HierarchicalSoftmax(nn.Module):
         nodes = self.paths[labels]                       # (B, depth)
         W = self.rows(nodes)                             # (B, depth, h+1)
         score = torch.baddbmm(W[..., -1:], W[..., :-1], H.unsqueeze(-1)).squeeze(-1)
-        return (F.logsigmoid(self.signs[labels] * score) * (self.signs[labels] != 0)).sum(1)
+        sign = self.signs[labels]                        # +1 / -1 on the path, 0 beyond
+        return (F.logsigmoid(sign * score) * (sign != 0)).sum(1)
 
 
 class FullSoftmax(nn.Module):
