@@ -42,17 +42,21 @@ def _log_weights(model, xb, mu, logvar, eps):
     return ll + std_normal_logpdf(z) - diag_gaussian_logpdf(z, mu[:, None, :], logvar[:, None, :])
 
 
-def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=128,
+def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=None,
              return_per_example=False):
     """Mean importance-weighted NLL in nats over the rows of X (n, D).
 
     k: importance samples per example; rng: None / int seed / Generator /
-    SeedSequence; batch_examples x chunk_samples: decoder rows per call.
+    SeedSequence; batch_examples x chunk_samples: decoder rows per call
+    (``chunk_samples=None``: about 4096 rows per call, large enough for efficient
+    GEMMs whatever the number of examples).
     ``return_per_example=True`` returns the float64 (n,) values instead of their mean.
     """
     X = check_data(X)
     k = check_positive_int(k, "k")
     be = check_positive_int(batch_examples, "batch_examples")
+    if chunk_samples is None:
+        chunk_samples = max(1, 4096 // min(be, X.shape[0]))
     cs = check_positive_int(chunk_samples, "chunk_samples")
     entropy = root_entropy(rng)
     out = np.empty(X.shape[0])
