@@ -76,17 +76,14 @@ def add_reproduce_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_reproduce(args) -> int:
     """Run the command parsed by :func:`add_reproduce_parser`; returns the exit code."""
-    from ..errors import DataError, InvalidParameterError, VaeasError
+    from ..errors import DataError, VaeasError
     from .runner import reproduce
     try:
         res = reproduce(args.name, args.out, epochs=args.epochs, seeds=args.seeds,
                         nll_samples=args.nll_samples, nll_examples=args.nll_examples,
                         data_dir=args.data_dir, n_threads=args.threads,
                         progress=not getattr(args, "quiet", False))
-    except (InvalidParameterError, ImportError) as e:
-        print(f"vaeas-np reproduce: error: {e}", file=sys.stderr)
-        return 2
-    except (DataError, VaeasError) as e:
+    except (DataError, VaeasError, ImportError) as e:   # exit 1, as the rest of the CLI
         print(f"vaeas-np reproduce: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

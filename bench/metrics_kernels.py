@@ -1,4 +1,4 @@
-"""Timings of the metrics' hot spots (not a test; run ``python tests/metrics/bench_metrics.py``).
+"""Timings of the metrics' hot spots (not a test; run ``PYTHONPATH=. python bench/metrics_kernels.py``).
 
 1. gmm_logdensity, N = 55,000 components, M = 10,000 points, d = 40, float32
    inputs, 1 and 2 threads; versus the NumPy reference (blocked, timed on a
