@@ -81,3 +81,19 @@ def test_adam_scale_equals_scaled_gradient():
         a.step(g, 2, scale=-0.25)
         b.step(-0.25 * g, 2)
     np.testing.assert_allclose(p1, p2, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_flushes_subnormal_moments(dtype):
+    """Zero gradients decay the moments geometrically; below the smallest normal
+    number they are flushed to zero (subnormal arithmetic is ~100x slower)."""
+    tiny = np.finfo(dtype).tiny
+    p = np.ones(70_000, dtype)
+    opt = Adam(p)
+    opt.m[:] = tiny * 1.05            # one step of 0.9 decay takes it below tiny
+    opt.v[:] = tiny * 1.0005
+    opt.m[0], opt.v[0] = 1e-3, 1e-6   # normal values keep decaying normally
+    opt.step(np.zeros_like(p), 2)
+    assert np.all(opt.m[1:] == 0) and np.all(opt.v[1:] == 0)
+    np.testing.assert_allclose(opt.m[0], 0.9e-3, rtol=1e-6)
+    np.testing.assert_allclose(opt.v[0], 0.999e-6, rtol=1e-6)
