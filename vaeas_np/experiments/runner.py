@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paper
+from .._files import atomic_write_text, json_default
 
 __all__ = ["reproduce", "TARGETS", "load_dataset"]
 
@@ -141,22 +142,7 @@ def _read_json(path):
 
 
 def _write_json(path, obj):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=_json_default)
-    os.replace(tmp, path)
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
+    atomic_write_text(path, json.dumps(obj, indent=1, default=json_default))
 
 
 def _train(ctx, run_dir, kind, params, seed, X, callbacks=(), fresh=False):

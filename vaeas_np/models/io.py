@@ -8,26 +8,16 @@ optimizer step counts ...); one dataset per array of the model's state
 """
 import json
 import os
-import tempfile
 
 import h5py
 import numpy as np
 
 from .._version import __version__
-from ..errors import CacheNotWritableError, DataFileMissingError, StoreError
+from .._files import json_default, temp_beside
+from ..errors import DataFileMissingError, StoreError
 
 FORMAT = "vaeas_np.model"
 FORMAT_VERSION = 1
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot store {type(o).__name__} in a model file")
 
 
 def atomic_h5(path):
@@ -41,18 +31,8 @@ class _AtomicH5:
         self.path = os.fspath(path)
 
     def __enter__(self):
-        d = os.path.dirname(os.path.abspath(self.path)) or "."
-        try:
-            os.makedirs(d, exist_ok=True)
-            fd, self.tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(self.path) + "-",
-                                            suffix=".h5", dir=d)
-        except OSError as e:
-            raise CacheNotWritableError(f"cannot write {self.path!r}: {e.strerror}; choose a "
-                                        "writable location") from e
+        fd, self.tmp = temp_beside(self.path, suffix=".h5")
         os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)      # mkstemp makes 0600; use the usual mode
         self.f = h5py.File(self.tmp, "w")
         return self.f
 
@@ -77,8 +57,8 @@ def save_model(model, path):
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["library_version"] = __version__
         f.attrs["class"] = model._kind
-        f.attrs["config"] = json.dumps(model.get_params(), default=_json_default)
-        f.attrs["state"] = json.dumps(model._state_meta(), default=_json_default)
+        f.attrs["config"] = json.dumps(model.get_params(), default=json_default)
+        f.attrs["state"] = json.dumps(model._state_meta(), default=json_default)
         for name, arr in model._state_arrays().items():
             f.create_dataset(name, data=np.asarray(arr))
 

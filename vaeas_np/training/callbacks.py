@@ -11,27 +11,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import CacheNotWritableError
+from .._files import atomic_write_text, json_default
 
 __all__ = ["CheckpointCallback", "MetricsLogger", "json_default"]
-
-
-def json_default(o):
-    """``json.dumps`` default for NumPy scalars and arrays."""
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"cannot write {type(o).__name__} as JSON")
 
 
 def _clean(value):
@@ -39,29 +25,6 @@ def _clean(value):
     if isinstance(value, (float, np.floating)) and not math.isfinite(float(value)):
         return str(float(value))
     return value
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-" + path.name + "-", dir=path.parent)
-    except OSError as e:
-        raise CacheNotWritableError(f"cannot write {str(path)!r}: {e.strerror}; choose a "
-                                    "writable run directory") from e
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)         # mkstemp creates 0600; make it like open() would
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class CheckpointCallback:
