@@ -219,36 +219,7 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
     return k
 
 
-cdef inline floating _sqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
-cdef void _adam_row(floating* p, const floating* g, floating* m, floating* v, Py_ssize_t n,
-                    floating scale, floating b1, floating omb1, floating b2, floating omb2,
-                    floating step_size, floating c2, floating eps) noexcept nogil:
-    """Adam on one row in the row's precision (no double promotion: it vectorises).
-
-    Moments below the smallest normal number are flushed to zero, as in
-    ``optim.adam_step`` (subnormal arithmetic is ~100x slower)."""
-    cdef Py_ssize_t c
-    cdef floating gi, mi, vi
-    cdef floating tiny
-    if floating is float:
-        tiny = FLT_MIN
-    else:
-        tiny = DBL_MIN
-    for c in range(n):
-        gi = scale * g[c]
-        mi = b1 * m[c] + omb1 * gi
-        vi = b2 * v[c] + omb2 * gi * gi
-        mi = mi if (mi > tiny or mi < -tiny) else 0
-        vi = vi if vi > tiny else 0
-        m[c] = mi
-        v[c] = vi
-        p[c] = p[c] - step_size * mi / (_sqrt(vi * c2) + eps)
+include "adam_span.pxi"
 
 
 def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
@@ -278,6 +249,5 @@ def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
     with nogil:
         for j in prange(k, num_threads=n_threads, schedule="static"):
             r = rows[j]
-            _adam_row(&param[r, 0], &grad[j, 0], &m[r, 0], &v[r, 0], n, <floating>scale,
-                      <floating>beta1, <floating>(1.0 - beta1), <floating>beta2,
-                      <floating>(1.0 - beta2), step_size, c2, <floating>eps)
+            adam_span(&param[r, 0], &grad[j, 0], &m[r, 0], &v[r, 0], n, <floating>scale,
+                      <floating>beta1, <floating>beta2, step_size, c2, <floating>eps)

@@ -1,0 +1,39 @@
+# Included by optim.pyx and hsoftmax.pyx: the one Adam update loop of the compiled core.
+# (Needs: from cython cimport floating; from libc.float cimport DBL_MIN, FLT_MIN;
+#  from libc.math cimport sqrt, sqrtf.)
+
+
+cdef inline floating _adam_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline void adam_span(floating* p, const floating* g, floating* m, floating* v,
+                           Py_ssize_t n, floating scale, floating b1, floating b2,
+                           floating step_size, floating c2, floating eps) noexcept nogil:
+    """Adam on n contiguous elements, in the arrays' precision (so the loop vectorises).
+
+    Moments below the smallest normal number are flushed to zero: parameters that get
+    exactly zero gradients (dead ReLUs) would otherwise decay their moments into
+    subnormal numbers, whose arithmetic is ~100x slower (measured: 788k of the
+    decoder's 1.4M first moments subnormal after 10 MNIST epochs, and the training
+    step 40 % slower).  The change to the update is below 1e-38 * lr.
+    """
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi
+    cdef floating tiny
+    if floating is float:
+        tiny = FLT_MIN
+    else:
+        tiny = DBL_MIN
+    for i in range(n):
+        gi = scale * g[i]
+        mi = b1 * m[i] + (1 - b1) * gi
+        vi = b2 * v[i] + (1 - b2) * gi * gi
+        mi = mi if (mi > tiny or mi < -tiny) else 0
+        vi = vi if vi > tiny else 0
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - step_size * mi / (_adam_sqrt(vi * c2) + eps)
