@@ -66,8 +66,14 @@ def extensions():
 
     cflags, lflags = _openmp_flags()
     opt = [] if sys.platform == "win32" else ["-O3", "-fno-math-errno"]
-    if os.environ.get("VAEAS_NP_NATIVE"):
-        opt.append("-march=native")
+    # The kernels are built for the CPU that builds them (-march=native): a fused Adam
+    # step runs 3.3x faster with AVX-512 than with the x86-64 baseline (measured: 2.1M
+    # parameters, 2 threads, 1.59 -> 0.48 ms).  VAEAS_NP_ARCH=portable builds for the
+    # baseline instead (wheels; clusters whose nodes have older CPUs than the login
+    # node); any other value is passed as -march=VALUE (e.g. x86-64-v3).
+    arch = os.environ.get("VAEAS_NP_ARCH", "native").strip()
+    if sys.platform != "win32" and arch and arch != "portable":
+        opt.append(f"-march={arch}")
     exts = []
     for pyx in sorted(glob.glob(os.path.join("_ext", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]

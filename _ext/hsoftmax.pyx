@@ -22,7 +22,7 @@ NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward``.
 from libc.float cimport DBL_MIN, FLT_MIN
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log1p, fabs, sqrt, sqrtf, pow
+from libc.math cimport exp, log1p, fabs, fabsf, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
 

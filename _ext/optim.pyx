@@ -15,9 +15,9 @@ NumPy references: ``vaeas_np.nn.optim.adam_reference`` and
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.float cimport DBL_MIN, FLT_MIN
-from libc.math cimport sqrt, sqrtf, pow
+from libc.math cimport sqrt, sqrtf, fabs, fabsf, pow
 
-cdef Py_ssize_t _SERIAL_BELOW = 65536
+cdef Py_ssize_t _SERIAL_BELOW = 524288   # measured: 271k elements, 1 thread 0.084 ms vs 2 threads 0.122 ms
 cdef Py_ssize_t _CHUNK = 8192
 
 
