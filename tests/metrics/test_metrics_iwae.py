@@ -110,3 +110,20 @@ def test_errors():
         iwae_nll(model, bad, 5)
     with pytest.raises(InvalidInputError):
         negative_elbo(model, X[0])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("shape", [(3, 300, 17), (1, 4099, 64), (700, 50)])
+def test_bernoulli_loglik_blocked_threads_equal_one_pass(shape, n_threads):
+    """The cache-blocked, threaded path gives the one-pass NumPy values (x broadcast)."""
+    r = np.random.default_rng(1)
+    l = r.normal(0, 8, shape).astype(np.float32)
+    xshape = (shape[0], 1, shape[-1]) if len(shape) == 3 else shape
+    x = (r.random(xshape) < 0.3).astype(np.float32)
+    sp = np.log1p(np.exp(-np.abs(l))) + np.maximum(l, 0)
+    ref = (x * l - sp).sum(-1, dtype=np.float64)
+    before = l.copy()
+    got = bernoulli_loglik(x, l, n_threads)
+    assert got.shape == shape[:-1] and got.dtype == np.float64
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+    np.testing.assert_array_equal(l, before)        # logits are not modified

@@ -19,14 +19,14 @@ def reconstruction(model, X, rng=None, *, batch_examples=1024, return_per_exampl
     be = check_positive_int(batch_examples, "batch_examples")
     entropy = root_entropy(rng)
     out = np.empty(X.shape[0])
-    with thread_limits(getattr(model, "n_threads", None)):
+    with thread_limits(getattr(model, "n_threads", None)) as nt:
         for b0 in range(0, X.shape[0], be):
             xb = X[b0:b0 + be].astype(np.float32, copy=False)
             mu, logvar = model.encode(xb)
             mu, logvar = np.asarray(mu, np.float64), np.asarray(logvar, np.float64)
             eps = draw_noise(example_streams(entropy, b0, b0 + xb.shape[0]), 1, mu.shape[1])
             z32 = reparameterise(mu, logvar, eps)[:, 0, :]
-            out[b0:b0 + xb.shape[0]] = -bernoulli_loglik(xb, model.decode_logits(z32))
+            out[b0:b0 + xb.shape[0]] = -bernoulli_loglik(xb, model.decode_logits(z32), nt)
     return out if return_per_example else float(out.mean())
 
 

@@ -32,12 +32,12 @@ def _encode(model, Xb):
     return np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
 
 
-def _log_weights(model, xb, mu, logvar, eps):
+def _log_weights(model, xb, mu, logvar, eps, n_threads=1):
     """w (n, s) = log p(x|z) + log p(z) - log q(z|x) at z = float32(mu + sigma eps)."""
     n, s, d = eps.shape
     z32 = reparameterise(mu, logvar, eps)
     logits = model.decode_logits(z32.reshape(n * s, d))
-    ll = bernoulli_loglik(xb[:, None, :], logits.reshape(n, s, -1))   # consumes the buffer
+    ll = bernoulli_loglik(xb[:, None, :], logits.reshape(n, s, -1), n_threads)
     z = z32.astype(np.float64)
     return ll + std_normal_logpdf(z) - diag_gaussian_logpdf(z, mu[:, None, :], logvar[:, None, :])
 
@@ -68,7 +68,7 @@ def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=Non
             acc = LogMeanExp(xb.shape[0], nt)
             for s0 in range(0, k, cs):
                 eps = draw_noise(streams, min(cs, k - s0), mu.shape[1])
-                acc.add(_log_weights(model, xb, mu, logvar, eps))
+                acc.add(_log_weights(model, xb, mu, logvar, eps, nt))
             out[b0:b0 + xb.shape[0]] = -acc.result()
     return out if return_per_example else float(out.mean())
 
@@ -84,12 +84,12 @@ def negative_elbo(model, X, rng=None, *, batch_examples=1024, return_per_example
     be = check_positive_int(batch_examples, "batch_examples")
     entropy = root_entropy(rng)
     out = np.empty(X.shape[0])
-    with thread_limits(getattr(model, "n_threads", None)):
+    with thread_limits(getattr(model, "n_threads", None)) as nt:
         for b0 in range(0, X.shape[0], be):
             xb = X[b0:b0 + be].astype(np.float32, copy=False)
             mu, logvar = _encode(model, xb)
             eps = draw_noise(example_streams(entropy, b0, b0 + xb.shape[0]), 1, mu.shape[1])
             z32 = reparameterise(mu, logvar, eps)[:, 0, :]
-            ll = bernoulli_loglik(xb, model.decode_logits(z32))
+            ll = bernoulli_loglik(xb, model.decode_logits(z32), nt)
             out[b0:b0 + xb.shape[0]] = kl_to_std_normal(mu, logvar) - ll
     return out if return_per_example else float(out.mean())
