@@ -79,7 +79,7 @@ def extensions():
         name = os.path.splitext(os.path.basename(pyx))[0]
         exts.append(Extension(
             f"vaeas_np._ext.{name}", [pyx],
-            include_dirs=[numpy.get_include()],
+            include_dirs=[numpy.get_include(), "_ext"],
             extra_compile_args=opt + cflags,
             extra_link_args=lflags,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

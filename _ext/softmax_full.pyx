@@ -23,6 +23,24 @@ from libc.math cimport exp, log
 from libc.stdint cimport int64_t
 
 
+cdef extern from "softmax_row.h" nogil:
+    # float32 rows: vectorised max / exp / sum (C, so that GCC vectorises the exp);
+    # float64 rows use libm's exp below
+    void _fwd_row_f32 "vaeas_softmax_row_f32"(float* x, const float* bias, Py_ssize_t V,
+                                              Py_ssize_t label, float* logp, float* zinv)
+    float _expf_nonpos "vaeas_expf_nonpos"(float x)
+
+
+def expf_nonpos(const float[::1] x, float[::1] out):
+    """The float32 exp of the softmax kernel, exposed for its accuracy test (x <= 0)."""
+    cdef Py_ssize_t i
+    if out.shape[0] != x.shape[0]:
+        raise ValueError("expf_nonpos: x and out must have the same length")
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _expf_nonpos(x[i])
+
+
 cdef void _fwd_row(floating* x, const floating* bias, Py_ssize_t V, Py_ssize_t label,
                    floating* logp, floating* zinv) noexcept nogil:
     cdef Py_ssize_t v
@@ -59,7 +77,10 @@ def forward(floating[:, ::1] logits,       # IN (B, V) H W  ->  OUT exp(x - max)
             raise IndexError(f"softmax_full.forward: label {labels[b]} outside [0, {V})")
     with nogil:
         for b in prange(B, num_threads=n_threads, schedule="static"):
-            _fwd_row(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
+            if floating is float:
+                _fwd_row_f32(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
+            else:
+                _fwd_row(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
 
 
 cdef void _bwd_row(floating* p, Py_ssize_t V, Py_ssize_t label, floating dl,
