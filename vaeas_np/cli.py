@@ -35,11 +35,11 @@ PARAM_TYPES = {
     "alpha": _FLOAT, "n_labels": _INT, "softmax": _STR, "classifier_layers": _WIDTHS,
     "classifier_learning_rate": _FLOAT, "node_learning_rate": _FLOAT,
     "classifier_steps": _INT, "leaf_order": _STR, "rebuild_epochs": _EPOCHS,
-    "layer_norm": _BOOL,
+    "layer_norm": _BOOL, "warm_start_gain": _FLOAT,
 }
 VAEAS_ONLY = ("alpha", "n_labels", "softmax", "classifier_layers", "classifier_learning_rate",
               "node_learning_rate", "classifier_steps", "leaf_order", "rebuild_epochs",
-              "layer_norm")
+              "layer_norm", "warm_start_gain")
 DATA_KEYS = ("dataset", "data", "data_key", "data_dir", "download")
 
 

@@ -142,7 +142,9 @@ def test_save_load_and_resume(tmp_path, softmax):
     (dict(n_labels=1), "n_labels"), (dict(n_labels=1000), "n_labels"),
     (dict(softmax="dense"), "softmax"), (dict(leaf_order="sorted"), "leaf_order"),
     (dict(classifier_steps=0), "classifier_steps"),
-    (dict(classifier_learning_rate=-1.0), "classifier_learning_rate")])
+    (dict(classifier_learning_rate=-1.0), "classifier_learning_rate"),
+    (dict(warm_start_gain=-0.5), "warm_start_gain"),
+    (dict(warm_start_gain=float("nan")), "warm_start_gain")])
 def test_impossible_hyperparameters(bad, message):
     with pytest.raises(InvalidParameterError, match=message):
         small_vaeas(**bad).fit(tiny_data())
@@ -174,3 +176,27 @@ def test_classifier_mi_approaches_exact_mi_on_fixed_posteriors():
         final[order] = np.mean(history[-10:])
     assert exact - 0.9 < final["kd"] < exact + 0.1
     assert final["random"] < final["kd"]
+
+
+def test_rebuild_with_warm_start_sets_rows_from_the_new_subtrees():
+    """warm_start_gain: after a rebuild every node row is the bisector of its subtrees'
+    mean classifier features (HierarchicalSoftmax.warm_start on the model's own
+    features of the posterior means); without it the rows survive the rebuild."""
+    X = tiny_data()
+    plain = small_vaeas(epochs=1).fit(X)
+    rows_before = plain.output_.Wb.copy()
+    plain.rebuild_tree(X)
+    np.testing.assert_array_equal(plain.output_.Wb, rows_before)
+
+    model = small_vaeas(epochs=1, warm_start_gain=0.5).fit(X)
+    model.output_.m[...] = 1.0
+    trained_rows = model.output_.Wb.copy()
+    model.rebuild_tree(X)
+    mu = model.encode(X)[0]
+    expected = vaeas_np.softmax.HierarchicalSoftmax(model.output_.n_in, 20)
+    expected.set_order(model.output_.tree.order.copy())
+    expected.warm_start(model.classifier_.forward(mu.astype(np.float32)).copy(),
+                        model.labels_, gain=0.5)
+    np.testing.assert_allclose(model.output_.Wb, expected.Wb, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.output_.Wb, trained_rows)
+    assert np.all(model.output_.m == 0)              # Adam moments reset
