@@ -75,8 +75,9 @@ class VAEAS(VAE):
         left and right of it, with logit +-2 * gain at the two means
         (:meth:`HierarchicalSoftmax.warm_start`; Adam moments reset).  None or 0:
         rows keep their values across a rebuild.  Measured on MNIST (V = 55,000,
-        alpha = beta = 1, seed 0, rebuilds (0, 1)): see the issue notes and
-        ``bench/RESULTS.md``.
+        alpha = beta = 1, seed 0, rebuilds (0, 1)), classifier MI after 30 epochs:
+        no warm start 7.56 nats, gain 1: 7.60, 0.5: 7.79, 0.25: 7.91 (and ahead of
+        no warm start in every epoch: 4.51 against 3.13 nats after epoch 2).
     """
 
     _kind = "VAEAS"
@@ -87,7 +88,7 @@ class VAEAS(VAE):
                  dtype="float32", alpha=1.0, n_labels=None, softmax="hierarchical",
                  classifier_layers=(500, 500), classifier_learning_rate=None,
                  node_learning_rate=None, classifier_steps=1, leaf_order="kd",
-                 rebuild_epochs=(0, 1), layer_norm=False, warm_start_gain=None):
+                 rebuild_epochs=(0, 1), layer_norm=False, warm_start_gain=0.25):
         super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
                          learning_rate, batch_size, epochs, binarize, seed, n_threads,
                          verbose, dtype)
