@@ -178,14 +178,16 @@ class HierarchicalSoftmax(OutputLayerBase):
         np.add.at(sums, t.slot_of[labels], H.astype(np.float64))
         csum = np.vstack([np.zeros((1, h)), np.cumsum(sums, 0)])
         ccnt = np.concatenate([[0.0], np.cumsum(cnt)])
-        nl = np.maximum(ccnt[t.mid] - ccnt[t.lo], 1)[:, None]
-        nr = np.maximum(ccnt[t.hi] - ccnt[t.mid], 1)[:, None]
-        cl = (csum[t.mid] - csum[t.lo]) / nl
-        cr = (csum[t.hi] - csum[t.mid]) / nr
-        diff = cl - cr
-        w = 4.0 * gain * diff / np.maximum((diff * diff).sum(1, keepdims=True), 1e-12)
-        self.Wb[:, :h] = w
-        self.Wb[:, h] = -(w * (cl + cr) / 2).sum(1)
+        for a in range(0, len(t.lo), 4096):     # blocks of nodes: small temporaries
+            lo, mid, hi = t.lo[a:a + 4096], t.mid[a:a + 4096], t.hi[a:a + 4096]
+            nl = np.maximum(ccnt[mid] - ccnt[lo], 1)[:, None]
+            nr = np.maximum(ccnt[hi] - ccnt[mid], 1)[:, None]
+            cl = (csum[mid] - csum[lo]) / nl
+            cr = (csum[hi] - csum[mid]) / nr
+            diff = cl - cr
+            w = 4.0 * gain * diff / np.maximum((diff * diff).sum(1, keepdims=True), 1e-12)
+            self.Wb[a:a + 4096, :h] = w
+            self.Wb[a:a + 4096, h] = -(w * (cl + cr) / 2).sum(1)
         self.m[...] = 0
         self.v[...] = 0
 
