@@ -50,6 +50,22 @@ def _openmp_flags():
     return [], []
 
 
+def _compiler_accepts(flag):
+    """True if the C compiler builds a tiny program with ``flag`` (e.g. -march=native,
+    which some compilers or targets reject)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    with tempfile.TemporaryDirectory() as tmp:
+        c = os.path.join(tmp, "t.c")
+        with open(c, "w") as f:
+            f.write("int main(void){return 0;}\n")
+        try:
+            r = subprocess.run(cc + [flag, c, "-o", os.path.join(tmp, "t")],
+                               capture_output=True)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+
 class BuildExt(build_ext):
     def run(self):
         if not _has_compiler():
@@ -73,7 +89,15 @@ def extensions():
     # node); any other value is passed as -march=VALUE (e.g. x86-64-v3).
     arch = os.environ.get("VAEAS_NP_ARCH", "native").strip()
     if sys.platform != "win32" and arch and arch != "portable":
-        opt.append(f"-march={arch}")
+        if _compiler_accepts(f"-march={arch}"):
+            opt.append(f"-march={arch}")
+        elif arch == "native":
+            print("vaeas_np: the compiler rejects -march=native; building for its default "
+                  "target (slower kernels).", file=sys.stderr)
+        else:
+            raise SystemExit(f"vaeas_np: the C compiler rejects -march={arch} "
+                             f"(VAEAS_NP_ARCH={arch!r}); use a target it knows, "
+                             "'native', or 'portable'.")
     exts = []
     for pyx in sorted(glob.glob(os.path.join("_ext", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
