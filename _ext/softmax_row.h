@@ -15,7 +15,7 @@
 
 static inline float vaeas_expf_nonpos(float x)
 {
-    x = x > -87.33654f ? x : -87.33654f;
+    x = x < -87.33654f ? -87.33654f : x;   /* NaN stays NaN (and reaches the row sum) */
     float n = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;

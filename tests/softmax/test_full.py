@@ -107,3 +107,16 @@ def test_float32_exp_of_the_softmax_kernel_is_within_2_ulp():
     below = np.array([-88.0, -100.0, -1e30], np.float32)
     softmax_full.expf_nonpos(below, out[:3])
     assert np.all(out[:3] >= 0) and np.all(out[:3] < 1.3e-38)
+
+
+def test_float32_kernel_propagates_nan_to_the_row():
+    """A NaN logit anywhere in a row makes that row's log-probability NaN (so that
+    training reports divergence), not a silently finite value."""
+    from vaeas_np._ext import softmax_full
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 50)).astype(np.float32)
+    logits[1, 7] = np.nan                       # not the label of row 1
+    labels = np.array([0, 3, 5], np.int64)
+    logp, zinv = np.empty(3, np.float32), np.empty(3, np.float32)
+    softmax_full.forward(logits, np.zeros(50, np.float32), labels, logp, zinv, 1)
+    assert np.isnan(logp[1]) and np.isfinite(logp[[0, 2]]).all()
