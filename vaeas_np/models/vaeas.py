@@ -182,11 +182,14 @@ class VAEAS(VAE):
         return self.node_learning_rate or self.classifier_learning_rate or self.learning_rate
 
     # ------------------------------------------------------ objective
-    def _classifier_forward(self, z, labels):
+    def _hidden(self, z):
+        """The softmax layer's input for a batch of codes z: the classifier MLP, then
+        the layer normalisation if any (the layers' own buffers: copy to keep)."""
         h = self.classifier_.forward(z)
-        if self.norm_ is not None:
-            h = self.norm_.forward(h)
-        return self.output_.forward(h, labels)
+        return h if self.norm_ is None else self.norm_.forward(h)
+
+    def _classifier_forward(self, z, labels):
+        return self.output_.forward(self._hidden(z), labels)
 
     def _classifier_backward(self, need_dz=True):
         """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None."""
@@ -252,10 +255,7 @@ class VAEAS(VAE):
         out = np.empty((z.shape[0], self.output_.n_in), np.dtype(self.dtype))
         with thread_limits(self.n_threads):
             for i in range(0, z.shape[0], batch):
-                h = self.classifier_.forward(z[i:i + batch])
-                if self.norm_ is not None:
-                    h = self.norm_.forward(h)
-                out[i:i + batch] = h
+                out[i:i + batch] = self._hidden(z[i:i + batch])
         return out
 
     def fit_classifier(self, X=None, *, epochs=1, posteriors=None, rng=None):
@@ -326,9 +326,7 @@ class VAEAS(VAE):
             sums["pe"] += pe.sum()
             sums["hb"] += _binary_entropy(p).sum()
             if entropy and s.start < n_ent:
-                h = self.classifier_.forward(z[:n_ent - s.start])
-                if self.norm_ is not None:
-                    h = self.norm_.forward(h)
+                h = self._hidden(z[:n_ent - s.start])
                 sums["ent"] += float(np.sum(self.output_.entropy(h), dtype=np.float64))
             sums["kl"] += float((0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar) - 1
                                         - logvar)).sum())
