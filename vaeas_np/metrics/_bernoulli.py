@@ -37,8 +37,8 @@ def bernoulli_loglik(x, logits, n_threads=1):
     """``sum_D [x l - softplus(l)]`` over the last axis, as float64.
 
     x: (..., D) in [0, 1] (binary for a true likelihood), broadcast against
-    logits (..., D) (2-d, or 3-d as ``(n, s, D)`` with x ``(n, 1, D)`` for
-    importance samples).  Element-wise work in the logits' precision (float32
+    logits (..., D) (e.g. 3-d ``(n, s, D)`` with x ``(n, 1, D)`` for importance
+    samples).  Element-wise work in the logits' precision (float32
     for the models), sums in float64.  softplus(l) = max(l, 0) + log1p(e^-|l|).
     The work runs in blocks of rows that stay in cache, on ``n_threads``
     threads (NumPy releases the GIL in its loops); ``logits`` is not modified.
@@ -46,20 +46,13 @@ def bernoulli_loglik(x, logits, n_threads=1):
     logits = np.asarray(logits)
     dt = logits.dtype if logits.dtype.kind == "f" else np.dtype(np.float64)
     shape = np.broadcast_shapes(np.shape(x), logits.shape)
-    if shape != logits.shape or logits.ndim not in (2, 3):
-        logits = np.broadcast_to(logits, shape)
-        if logits.ndim not in (2, 3):                 # rare layouts: one plain pass
-            sp = np.abs(logits, dtype=dt)
-            np.negative(sp, out=sp)
-            np.exp(sp, out=sp)
-            np.log1p(sp, out=sp)
-            sp += np.maximum(logits, 0)
-            xl = np.multiply(x, logits, dtype=dt)
-            xl -= sp
-            return xl.sum(axis=-1, dtype=np.float64)
-    x = np.broadcast_to(np.asarray(x, dtype=dt), shape)
+    # one layout for every shape: (n, s, D) blocks of rows; broadcast views stay views
+    # for 2-d and 3-d (the IWAE's x (n, 1, D)), other ranks are reshaped (rare)
+    lead = (-1,) + shape[-2:] if len(shape) >= 2 else (1, 1, -1)
+    L3 = np.broadcast_to(logits, shape).reshape(lead)
+    X3 = np.broadcast_to(np.asarray(x, dtype=dt), shape).reshape(lead)
     out = np.empty(shape[:-1])
-    L3, X3, O2 = (logits, x, out) if logits.ndim == 3 else (logits[None], x[None], out[None])
+    O2 = out.reshape(L3.shape[:2])
     n, s, D = L3.shape
     c = _ROWS_PER_BLOCK
     blocks = [(i, r0) for i in range(n) for r0 in range(0, s, c)]
