@@ -21,11 +21,25 @@ def _has_compiler():
     return shutil.which(cc) is not None or shutil.which("gcc") is not None
 
 
+def _compiles(src, cflags=(), lflags=()):
+    """True if the C compiler builds the program ``src`` with these flags."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    with tempfile.TemporaryDirectory() as tmp:
+        c = os.path.join(tmp, "t.c")
+        with open(c, "w") as f:
+            f.write(src)
+        try:
+            r = subprocess.run(cc + list(cflags) + [c, "-o", os.path.join(tmp, "t")]
+                               + list(lflags), capture_output=True)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+
 def _openmp_flags():
     """Return (compile_args, link_args) for OpenMP, or ([], []) if unsupported."""
     if os.environ.get("VAEAS_NP_NO_OPENMP"):
         return [], []
-    cc = (sysconfig.get_config_var("CC") or "cc").split()
     if sys.platform == "darwin":
         candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"])]
     elif sys.platform == "win32":
@@ -34,36 +48,11 @@ def _openmp_flags():
         candidates = [(["-fopenmp"], ["-fopenmp"])]
     src = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
     for cflags, lflags in candidates:
-        with tempfile.TemporaryDirectory() as tmp:
-            c = os.path.join(tmp, "t.c")
-            with open(c, "w") as f:
-                f.write(src)
-            try:
-                r = subprocess.run(cc + cflags + [c, "-o", os.path.join(tmp, "t")] + lflags,
-                                   capture_output=True)
-            except OSError:
-                continue
-            if r.returncode == 0:
-                return cflags, lflags
+        if _compiles(src, cflags, lflags):
+            return cflags, lflags
     print("vaeas_np: OpenMP not available; compiled kernels will run on one thread.",
           file=sys.stderr)
     return [], []
-
-
-def _compiler_accepts(flag):
-    """True if the C compiler builds a tiny program with ``flag`` (e.g. -march=native,
-    which some compilers or targets reject)."""
-    cc = (sysconfig.get_config_var("CC") or "cc").split()
-    with tempfile.TemporaryDirectory() as tmp:
-        c = os.path.join(tmp, "t.c")
-        with open(c, "w") as f:
-            f.write("int main(void){return 0;}\n")
-        try:
-            r = subprocess.run(cc + [flag, c, "-o", os.path.join(tmp, "t")],
-                               capture_output=True)
-        except OSError:
-            return False
-        return r.returncode == 0
 
 
 class BuildExt(build_ext):
@@ -89,7 +78,7 @@ def extensions():
     # node); any other value is passed as -march=VALUE (e.g. x86-64-v3).
     arch = os.environ.get("VAEAS_NP_ARCH", "native").strip()
     if sys.platform != "win32" and arch and arch != "portable":
-        if _compiler_accepts(f"-march={arch}"):
+        if _compiles("int main(void){return 0;}\n", [f"-march={arch}"]):
             opt.append(f"-march={arch}")
         elif arch == "native":
             print("vaeas_np: the compiler rejects -march=native; building for its default "
