@@ -25,7 +25,7 @@ from libc.stdint cimport int64_t
 
 cdef extern from "softmax_row.h" nogil:
     # float32 rows: vectorised max / exp / sum (C, so that GCC vectorises the exp);
-    # float64 rows use libm's exp below
+    # float64 rows: _fwd_row_f64 below, libm's exp
     void _fwd_row_f32 "vaeas_softmax_row_f32"(float* x, const float* bias, Py_ssize_t V,
                                               Py_ssize_t label, float* logp, float* zinv)
     float _expf_nonpos "vaeas_expf_nonpos"(float x)
@@ -41,11 +41,11 @@ def expf_nonpos(const float[::1] x, float[::1] out):
             out[i] = _expf_nonpos(x[i])
 
 
-cdef void _fwd_row(floating* x, const floating* bias, Py_ssize_t V, Py_ssize_t label,
-                   floating* logp, floating* zinv) noexcept nogil:
+cdef void _fwd_row_f64(double* x, const double* bias, Py_ssize_t V, Py_ssize_t label,
+                       double* logp, double* zinv) noexcept nogil:
+    """float64 row (float32 rows: ``vaeas_softmax_row_f32`` in softmax_row.h)."""
     cdef Py_ssize_t v
-    cdef floating m
-    cdef double z = 0.0, xl
+    cdef double m, z = 0.0, xl
     for v in range(V):
         x[v] = x[v] + bias[v]
     m = x[0]
@@ -54,10 +54,10 @@ cdef void _fwd_row(floating* x, const floating* bias, Py_ssize_t V, Py_ssize_t l
             m = x[v]
     xl = x[label]
     for v in range(V):
-        x[v] = <floating>exp(<double>(x[v] - m))
+        x[v] = exp(x[v] - m)
         z = z + x[v]
-    logp[0] = <floating>(xl - m - log(z))
-    zinv[0] = <floating>(1.0 / z)
+    logp[0] = xl - m - log(z)
+    zinv[0] = 1.0 / z
 
 
 def forward(floating[:, ::1] logits,       # IN (B, V) H W  ->  OUT exp(x - max) per row
@@ -80,7 +80,7 @@ def forward(floating[:, ::1] logits,       # IN (B, V) H W  ->  OUT exp(x - max)
             if floating is float:
                 _fwd_row_f32(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
             else:
-                _fwd_row(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
+                _fwd_row_f64(&logits[b, 0], &bias[0], V, labels[b], &logp[b], &zinv[b])
 
 
 cdef void _bwd_row(floating* p, Py_ssize_t V, Py_ssize_t label, floating dl,
