@@ -26,35 +26,17 @@ from libc.math cimport exp, log1p, fabs, fabsf, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
 
-cdef inline double _log_sigmoid(double x) noexcept nogil:
-    return (x if x < 0.0 else 0.0) - log1p(exp(-fabs(x)))
-
-
-cdef inline double _sigmoid(double x) noexcept nogil:
-    cdef double e
-    if x >= 0.0:
-        return 1.0 / (1.0 + exp(-x))
-    e = exp(x)
-    return e / (1.0 + e)
+cdef extern from "rowops.h" nogil:
+    double vaeas_dot_f32(const float* a, const float* b, Py_ssize_t n)
+    double vaeas_dot_f64(const double* a, const double* b, Py_ssize_t n)
 
 
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    """sum_i a[i] b[i] with 8 independent partial sums (lets the compiler use SIMD)."""
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t i, n8 = n - n % 8
-    for i in range(0, n8, 8):
-        s0 = s0 + a[i] * b[i]
-        s1 = s1 + a[i + 1] * b[i + 1]
-        s2 = s2 + a[i + 2] * b[i + 2]
-        s3 = s3 + a[i + 3] * b[i + 3]
-        s4 = s4 + a[i + 4] * b[i + 4]
-        s5 = s5 + a[i + 5] * b[i + 5]
-        s6 = s6 + a[i + 6] * b[i + 6]
-        s7 = s7 + a[i + 7] * b[i + 7]
-    for i in range(n8, n):
-        s0 = s0 + a[i] * b[i]
-    return (<double>s0 + <double>s4) + (<double>s1 + <double>s5) \
-        + (<double>s2 + <double>s6) + (<double>s3 + <double>s7)
+    """sum_i a[i] b[i] (vectorised C: _ext/rowops.h)."""
+    if floating is float:
+        return vaeas_dot_f32(a, b, n)
+    else:
+        return vaeas_dot_f64(a, b, n)
 
 
 cdef inline void _axpy(floating a, const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
@@ -75,12 +57,16 @@ cdef void _forward_row(const floating* x, const floating* Wb, Py_ssize_t h,
                        floating* logp, floating* sig) noexcept nogil:
     cdef Py_ssize_t j
     cdef const floating* w
-    cdef double s, acc = 0.0
+    cdef double s, e, t, acc = 0.0
     for j in range(L):
         w = Wb + path[j] * (h + 1)
         s = _dot(x, w, h) + w[h]
-        acc = acc + _log_sigmoid(s if code[j] else -s)
-        sig[j] = <floating>_sigmoid(s)
+        # one exp for both: e = exp(-|s|), log sigmoid(+-s) = min(+-s, 0) - log1p(e),
+        # sigmoid(s) = 1 / (1 + e) for s >= 0 and e / (1 + e) otherwise
+        e = exp(-fabs(s))
+        t = s if code[j] else -s
+        acc = acc + (t if t < 0.0 else 0.0) - log1p(e)
+        sig[j] = <floating>((1.0 if s >= 0.0 else e) / (1.0 + e))
     logp[0] = <floating>acc
 
 

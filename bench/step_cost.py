@@ -27,20 +27,26 @@ def build(model):
     return model
 
 
-def time_steps(model, steps, repeats, threads, rng):
+def time_steps(models, repeats, threads, rng):
+    """Seconds per step, (repeats,) per model: blocks of steps, the models' blocks
+    interleaved (this machine's slow spells then hit every model alike)."""
     x = (rng.random((B, D)) < 0.13).astype(np.float32)
-    times = []
+    times = {name: [] for name in models}
     with thread_limits(threads) as nt:
-        model._nt = nt
-        for _ in range(3):                                  # warm-up: buffers, caches
-            model._train_step(x, rng.integers(0, N, B))
+        for model, _ in models.values():
+            model._nt = nt
+            for net in model._networks():
+                net.n_threads = nt
+            for _ in range(3):                              # warm-up: buffers, caches
+                model._train_step(x, rng.permutation(N)[:B])
         for _ in range(repeats):
-            idx = [rng.integers(0, N, B) for _ in range(steps)]
-            t = time.perf_counter()
-            for i in range(steps):
-                model._train_step(x, idx[i])
-            times.append((time.perf_counter() - t) / steps)
-    return np.array(times)
+            for name, (model, steps) in models.items():
+                idx = [rng.permutation(N)[:B] for _ in range(steps)]   # as in an epoch
+                t = time.perf_counter()
+                for i in range(steps):
+                    model._train_step(x, idx[i])
+                times[name].append((time.perf_counter() - t) / steps)
+    return {name: np.array(t) for name, t in times.items()}
 
 
 def main(argv=None):
@@ -57,16 +63,21 @@ def main(argv=None):
         "VAE-AS hierarchical": (build(VAEAS(**kw)), a.steps),
         "VAE-AS full softmax": (build(VAEAS(softmax="full", **kw)), a.full_steps),
     }
-    res = {}
     print(f"threads={a.threads}  batch={B}  V={N}  (ms per step: median [min, max] of "
-          f"{a.repeats} blocks)")
-    for name, (model, steps) in models.items():
-        t = time_steps(model, steps, a.repeats, a.threads, rng) * 1e3
+          f"{a.repeats} blocks, the models' blocks interleaved)")
+    times = time_steps(models, a.repeats, a.threads, rng)
+    res = {}
+    for name, t in times.items():
+        t = t * 1e3
         res[name] = np.median(t)
         print(f"{name:22s} {np.median(t):9.2f} ms  [{t.min():.2f}, {t.max():.2f}]  "
-              f"epoch ~{np.median(t) * N / B / 1e3:6.1f} s (extrapolated from {steps} steps)")
+              f"epoch ~{np.median(t) * N / B / 1e3:6.1f} s (extrapolated from "
+              f"{models[name][1]} steps)")
     vae, hs, full = res["VAE"], res["VAE-AS hierarchical"], res["VAE-AS full softmax"]
-    print(f"VAE-AS (hierarchical) / VAE step: {hs / vae:.3f}")
+    pair = times["VAE-AS hierarchical"] / times["VAE"]       # blocks taken side by side
+    print(f"VAE-AS (hierarchical) / VAE step: {hs / vae:.3f} (ratio of medians); "
+          f"{np.median(pair):.3f} [{pair.min():.3f}, {pair.max():.3f}] (median of the "
+          f"{a.repeats} side-by-side block ratios)")
     print(f"classifier share: hierarchical {hs - vae:.2f} ms, full {full - vae:.2f} ms, "
           f"full / hierarchical = {(full - vae) / max(hs - vae, 1e-9):.1f}x")
 
