@@ -235,17 +235,24 @@ def test_fused_adam_equals_shared_optim_kernel(dtype, n_threads):
         np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
 
 
-def test_layer_adam_kernels_agree():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_layer_adam_kernels_agree(dtype, n_threads):
+    # "fused": _ext.hsoftmax.sparse_adam_scaled; "shared": the optimiser's
+    # sparse_adam_rows on a scaled copy of grad_rows
     out = []
     for kernel in ("fused", "shared"):
-        L, H, labels, _ = make(100, 5, B=16, seed=2)
+        L, H, labels, _ = make(300, 37, B=40, seed=2, dtype=dtype, n_threads=n_threads)
         L.adam_kernel = kernel
         for _ in range(3):
             L.forward(H, labels)
             L.backward(1.0)
-            L.step(-1 / 16, 1e-2)
-        out.append(L.Wb.copy())
-    np.testing.assert_allclose(out[0], out[1], rtol=1e-12, atol=1e-13)
+            L.step(-1 / 40, 1e-2)
+        out.append([a.copy() for a in (L.Wb, L.m, L.v)])
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, **tol)
+    assert np.abs(out[0][0]).max() > 0          # the rows did move
 
 
 @settings(deadline=None, max_examples=15)

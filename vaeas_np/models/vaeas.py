@@ -223,9 +223,12 @@ class VAEAS(VAE):
         self.output_.step(-1.0 / B, self._node_lr)
 
     def _optimizer_step(self):
-        super()._optimizer_step()
+        # the classifier first: its touched node rows were read by this step's tree
+        # backward and are still in cache, the encoder and decoder Adams (about
+        # 16 MB each way) would evict them
         z, labels, B = self._classifier_batch
         self._classifier_step(B)
+        super()._optimizer_step()
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
             self._classifier_forward(z, labels)
             self._classifier_backward(need_dz=False)
