@@ -215,13 +215,15 @@ def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
                        floating[:, ::1] m,          # IN/OUT (R, n)
                        floating[:, ::1] v,          # IN/OUT (R, n)
                        double lr, double beta1, double beta2, double eps, long step,
-                       int n_threads=1):
+                       int n_threads=1,
+                       const floating[::1] row_lr=None):  # IN (R,) per-row lr factor, optional
     """Lazy Adam on rows ``rows`` with gradient ``scale * grad`` (fused, in the array dtype).
 
     Same update as ``vaeas_np._ext.optim.sparse_adam_rows`` on ``scale * grad``
     (``p -= lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps)``), but computed in the
     parameters' precision so that the row loop vectorises, and without a
-    separate scaling pass.
+    separate scaling pass.  With ``row_lr``, row r uses the learning rate
+    ``lr * row_lr[r]``.
     """
     cdef Py_ssize_t k = rows.shape[0], n = param.shape[1], R = param.shape[0], j, r
     if grad.shape[0] < k or grad.shape[1] != n or m.shape[0] != R or v.shape[0] != R \
@@ -230,10 +232,15 @@ def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
     for j in range(k):
         if rows[j] < 0 or rows[j] >= R:
             raise IndexError(f"sparse_adam_scaled: row id {rows[j]} outside [0, {R})")
+    cdef bint per_row = row_lr is not None
+    if per_row and row_lr.shape[0] != R:
+        raise ValueError(f"sparse_adam_scaled: row_lr must have shape ({R},)")
+    cdef const floating* lr_r = &row_lr[0] if per_row else NULL
     cdef floating step_size = <floating>(lr / (1.0 - pow(beta1, step)))
     cdef floating c2 = <floating>(1.0 / (1.0 - pow(beta2, step)))
     with nogil:
         for j in prange(k, num_threads=n_threads, schedule="static"):
             r = rows[j]
             adam_span(&param[r, 0], &grad[j, 0], &m[r, 0], &v[r, 0], n, <floating>scale,
-                      <floating>beta1, <floating>beta2, step_size, c2, <floating>eps)
+                      <floating>beta1, <floating>beta2,
+                      step_size * lr_r[r] if per_row else step_size, c2, <floating>eps)

@@ -144,7 +144,10 @@ def test_save_load_and_resume(tmp_path, softmax):
     (dict(classifier_steps=0), "classifier_steps"),
     (dict(classifier_learning_rate=-1.0), "classifier_learning_rate"),
     (dict(warm_start_gain=-0.5), "warm_start_gain"),
-    (dict(warm_start_gain=float("nan")), "warm_start_gain")])
+    (dict(warm_start_gain=float("nan")), "warm_start_gain"),
+    (dict(deep_node_lr_factor=0.0), "deep_node_lr_factor"),
+    (dict(deep_node_max_leaves=1), "deep_node_max_leaves"),
+    (dict(kd_space="whitened"), "kd_space"), (dict(kd_split="random"), "kd_split")])
 def test_impossible_hyperparameters(bad, message):
     with pytest.raises(InvalidParameterError, match=message):
         small_vaeas(**bad).fit(tiny_data())
@@ -200,3 +203,19 @@ def test_rebuild_with_warm_start_sets_rows_from_the_new_subtrees():
     np.testing.assert_allclose(model.output_.Wb, expected.Wb, rtol=1e-5, atol=1e-6)
     assert not np.allclose(model.output_.Wb, trained_rows)
     assert np.all(model.output_.m == 0)              # Adam moments reset
+
+
+def test_deep_node_learning_rate_and_kd_options_reach_the_layer():
+    X = tiny_data()
+    model = small_vaeas(epochs=1, deep_node_lr_factor=4.0, deep_node_max_leaves=4,
+                        kd_space="snr", kd_split="pca").fit(X)
+    sizes = model.output_.subtree_sizes()
+    np.testing.assert_array_equal(model.output_.row_lr, np.where(sizes <= 4, 4.0, 1.0))
+    assert small_vaeas(epochs=1).fit(X).output_.row_lr is None
+    # the k-d order in SNR space is the plain k-d order of the rescaled means
+    from vaeas_np.softmax import kd_order
+    mu, logvar = model.encode(X)
+    model.rebuild_tree(X)
+    expected = kd_order(mu / np.sqrt(np.exp(logvar.astype(np.float64)).mean(0)),
+                        model.labels_, model.n_labels_, split="pca")
+    np.testing.assert_array_equal(model.output_.tree.order, expected)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vaeas_np._ext import hsoftmax
-from vaeas_np.errors import InvalidInputError
+from vaeas_np.errors import InvalidInputError, InvalidParameterError
 from vaeas_np.softmax import HierarchicalSoftmax, random_order
 from vaeas_np.softmax import reference as ref
 from vaeas_np.softmax.tree import log_sigmoid
@@ -233,6 +233,43 @@ def test_fused_adam_equals_shared_optim_kernel(dtype, n_threads):
     tol = 1e-6 if dtype == np.float32 else 1e-13
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_per_row_learning_rates(n_threads):
+    from vaeas_np.nn.optim import sparse_adam_reference
+    L, H, labels, _ = make(200, 6, B=12, seed=5, n_threads=n_threads)
+    f = np.where(L.subtree_sizes() <= 4, 3.0, 1.0)
+    L.set_row_learning_rates(f)
+    L.m[:] = 0.01
+    L.v[:] = 0.02
+    P, m, v = L.Wb.copy(), L.m.copy(), L.v.copy()
+    L.forward(H, labels)
+    L.backward(1.0)
+    rows, g = L.touched_rows.copy(), L.grad_rows.copy() * (-1 / 12)
+    L.step(-1 / 12, 1e-2)
+    assert (f[rows] == 3).any() and (f[rows] == 1).any()
+    for r, gr in zip(rows, g):       # each row: the textbook update at lr * f[r]
+        p1, m1, v1 = P[r:r + 1].copy(), m[r:r + 1].copy(), v[r:r + 1].copy()
+        sparse_adam_reference(p1, np.array([0]), gr[None], m1, v1, 1e-2 * f[r], 0.9, 0.999,
+                              1e-8, 1)
+        np.testing.assert_allclose(L.Wb[r], p1[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(L.m[r], m1[0], rtol=1e-12, atol=1e-14)
+    assert (L.subtree_sizes().min(), L.subtree_sizes().max()) == (2, 200)
+
+
+def test_per_row_learning_rates_are_checked():
+    L, _, _, _ = make(20, 3)
+    for bad in (np.ones(18), np.r_[np.ones(18), 0.0], np.r_[np.ones(18), np.nan]):
+        with pytest.raises(InvalidParameterError, match="positive finite"):
+            L.set_row_learning_rates(bad)
+    L.set_row_learning_rates(np.ones(19))
+    L.adam_kernel = "shared"
+    H = np.ones((2, 3))
+    L.forward(H, np.array([0, 1]))
+    L.backward(1.0)
+    with pytest.raises(InvalidParameterError, match="fused"):
+        L.step(-0.5, 1e-3)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

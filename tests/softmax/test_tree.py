@@ -108,3 +108,25 @@ def test_kd_order_is_permutation_with_missing_labels():
     labels = rng.integers(0, 20, 50)         # labels 20..36 have no example
     order = kd_order(rng.normal(size=(50, 3)), labels, V)
     assert sorted(order) == list(range(V))
+
+
+def test_kd_order_pca_splits_along_the_principal_direction():
+    """Labels spread along a diagonal: the principal-direction split halves them along
+    the diagonal at every node, the axis-aligned split cannot."""
+    rng = np.random.default_rng(3)
+    V = 256
+    t_along = rng.uniform(-10, 10, V)
+    across = rng.uniform(-3, 3, V)
+    pts = np.c_[t_along + across, t_along - across] / np.sqrt(2)
+    labels = np.arange(V)
+    for split, exact in (("pca", True), ("axis", False)):
+        order = kd_order(pts, labels, V, split=split)
+        assert sorted(order) == list(range(V))
+        tree = Tree.build(V, order)
+        left = np.array(sorted(_subtree_labels(tree, tree.left[0])))
+        right = np.array(sorted(_subtree_labels(tree, tree.right[0])))
+        separated = t_along[left].max() < t_along[right].min() \
+            or t_along[right].max() < t_along[left].min()
+        assert separated == exact
+    with pytest.raises(InvalidParameterError, match="split"):
+        kd_order(pts, labels, V, split="median")

@@ -27,6 +27,7 @@ from .vae import VAE
 
 _LEAF_ORDERS = ("kd", "random")
 _SOFTMAX = ("hierarchical", "full")
+_KD_SPACES = ("mean", "snr")
 _FULL_STATE = ("W", "b", "_mW", "_vW", "_mb", "_vb")   # FullSoftmax parameters and moments
 
 
@@ -89,7 +90,9 @@ class VAEAS(VAE):
                  dtype="float32", alpha=1.0, n_labels=None, softmax="hierarchical",
                  classifier_layers=(500, 500), classifier_learning_rate=None,
                  node_learning_rate=None, classifier_steps=1, leaf_order="kd",
-                 rebuild_epochs=(0, 1, 2), layer_norm=False, warm_start_gain=0.25):
+                 rebuild_epochs=(0, 1, 2), layer_norm=False, warm_start_gain=0.25,
+                 deep_node_lr_factor=1.0, deep_node_max_leaves=16, kd_space="mean",
+                 kd_split="axis"):
         super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
                          learning_rate, batch_size, epochs, binarize, seed, n_threads,
                          verbose, dtype)
@@ -104,6 +107,10 @@ class VAEAS(VAE):
         self.rebuild_epochs = rebuild_epochs
         self.layer_norm = layer_norm
         self.warm_start_gain = warm_start_gain
+        self.deep_node_lr_factor = deep_node_lr_factor
+        self.deep_node_max_leaves = deep_node_max_leaves
+        self.kd_space = kd_space
+        self.kd_split = kd_split
 
     def _validate_params(self):
         super()._validate_params()
@@ -136,6 +143,21 @@ class VAEAS(VAE):
                               or not math.isfinite(g) or g < 0):
             raise InvalidParameterError(
                 f"warm_start_gain must be a finite number >= 0 or None, got {g!r}")
+        if self.kd_space not in _KD_SPACES:
+            raise InvalidParameterError(f"kd_space must be one of {_KD_SPACES}, "
+                                        f"got {self.kd_space!r}")
+        if self.kd_split not in ("axis", "pca"):
+            raise InvalidParameterError(f"kd_split must be 'axis' or 'pca', "
+                                        f"got {self.kd_split!r}")
+        f = self.deep_node_lr_factor
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) \
+                or f <= 0:
+            raise InvalidParameterError(
+                f"deep_node_lr_factor must be a finite number > 0, got {f!r}")
+        k = self.deep_node_max_leaves
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise InvalidParameterError(
+                f"deep_node_max_leaves must be an integer >= 2, got {k!r}")
         if any(int(e) < 0 for e in tuple(self.rebuild_epochs)):
             raise InvalidParameterError(
                 f"rebuild_epochs must be epoch numbers >= 0, got {self.rebuild_epochs!r}")
@@ -171,6 +193,10 @@ class VAEAS(VAE):
         if self.softmax == "hierarchical":
             self.output_ = HierarchicalSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
                                                n_threads=self.n_threads)
+            if self.deep_node_lr_factor != 1:
+                deep = self.output_.subtree_sizes() <= int(self.deep_node_max_leaves)
+                self.output_.set_row_learning_rates(
+                    np.where(deep, float(self.deep_node_lr_factor), 1.0))
         else:
             self.output_ = FullSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
                                        n_threads=self.n_threads)
@@ -246,8 +272,14 @@ class VAEAS(VAE):
     def rebuild_tree(self, X):
         """Re-place the labels in the tree by a k-d split of the posterior means of X
         (the training data, row i carrying ``labels_[i]``)."""
-        mu = self.encode(X, _checked=True)[0]
-        self.output_.set_order(kd_order(mu, self.labels_, self.n_labels_))
+        mu, logvar = self.encode(X, _checked=True)
+        points = mu
+        if self.kd_space == "snr":
+            # each latent dimension in units of its average posterior std: splits then
+            # fall where the codes' noise blurs the examples least
+            points = mu / np.sqrt(np.exp(logvar.astype(np.float64)).mean(0))
+        self.output_.set_order(kd_order(points, self.labels_, self.n_labels_,
+                                        split=self.kd_split))
         if self.warm_start_gain:
             self.output_.warm_start(self._classifier_features(mu), self.labels_,
                                     gain=float(self.warm_start_gain))

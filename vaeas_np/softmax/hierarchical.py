@@ -62,6 +62,7 @@ class HierarchicalSoftmax(OutputLayerBase):
         self.v = np.zeros_like(self.Wb)
         self._node_slot = np.full(R, -1, np.int64)
         self._k = 0
+        self.row_lr = None          # per-node learning-rate factors (set_row_learning_rates)
 
     # ---- buffers ----
 
@@ -139,6 +140,9 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._check_step(lr, beta1, beta2, eps)
         self.t += 1
         if self.adam_kernel == "shared":
+            if self.row_lr is not None:
+                raise InvalidParameterError("per-node learning rates (row_lr) need "
+                                            "adam_kernel='fused'")
             k = self._k
             g = np.multiply(self._grad_rows[:k], self.dtype.type(scale), out=self._scaled[:k])
             _optim_ext.sparse_adam_rows(self.Wb, self._touched[:k], g, self.m, self.v,
@@ -146,8 +150,25 @@ class HierarchicalSoftmax(OutputLayerBase):
         else:
             _hs_ext.sparse_adam_scaled(self.Wb, self.touched_rows, self._grad_rows, scale,
                                        self.m, self.v, lr, beta1, beta2, eps, self.t,
-                                       self.threads)
+                                       self.threads, self.row_lr)
         self._have_grad = False
+
+    def set_row_learning_rates(self, factors):
+        """Per-node learning-rate factors: node n is updated with ``lr * factors[n]``
+        (``factors`` (V-1,) positive and finite; None: all 1).  See
+        :meth:`subtree_sizes` for choosing them by depth."""
+        if factors is None:
+            self.row_lr = None
+            return
+        f = np.asarray(factors, dtype=np.float64)
+        if f.shape != (self.n_labels - 1,) or not np.all(np.isfinite(f)) or np.any(f <= 0):
+            raise InvalidParameterError(f"row learning-rate factors must be {self.n_labels - 1} "
+                                        "positive finite numbers, one per internal node")
+        self.row_lr = f.astype(self.dtype)
+
+    def subtree_sizes(self):
+        """(V-1,) number of leaves below each internal node (2 at the bottom)."""
+        return self.tree.hi - self.tree.lo
 
     # ---- leaf placement ----
 

@@ -239,7 +239,7 @@ def label_centroids(points, labels, n_labels):
     return sums / np.maximum(counts, 1)[:, None], counts
 
 
-def kd_order(points, labels, n_labels):
+def kd_order(points, labels, n_labels, split="axis", power_iterations=8):
     """Leaf order from a balanced recursive median split (k-d order) of label centroids.
 
     ``points`` (N, d): e.g. the posterior means of the training examples;
@@ -247,9 +247,13 @@ def kd_order(points, labels, n_labels):
     its examples' points (labels with no example get the mean of all
     centroids: they may go anywhere).  Following the tree's own halving, the
     labels owned by a node's slot range ``[lo, hi)`` are split along the
-    dimension with the largest variance among them; the ``ceil(n / 2)``
-    smallest go to the left subtree.  Returns ``order`` (V,) int64.
+    dimension with the largest variance among them (``split="axis"``) or along their
+    first principal direction (``split="pca"``, by ``power_iterations`` steps of the
+    power method started from that dimension); the ``ceil(n / 2)`` smallest go to the
+    left subtree.  Returns ``order`` (V,) int64.
     """
+    if split not in ("axis", "pca"):
+        raise InvalidParameterError(f"split must be 'axis' or 'pca', got {split!r}")
     V = _check_V(n_labels)
     cent, counts = label_centroids(points, labels, V)
     if (counts > 0).any():
@@ -266,7 +270,18 @@ def kd_order(points, labels, n_labels):
         mean = np.add.reduceat(X, np.cumsum(n) - n, axis=0) / n[:, None]
         var = np.add.reduceat((X - mean[seg]) ** 2, np.cumsum(n) - n, axis=0)
         dim = np.argmax(var, axis=1)
-        key = X[np.arange(len(slots)), dim[seg]]
+        if split == "axis":
+            key = X[np.arange(len(slots)), dim[seg]]
+        else:
+            Xc = X - mean[seg]
+            v = np.zeros_like(mean)
+            v[np.arange(len(ids)), dim] = 1.0
+            for _ in range(int(power_iterations)):
+                proj = np.einsum("nd,nd->n", Xc, v[seg])
+                v = np.add.reduceat(Xc * proj[:, None], np.cumsum(n) - n, axis=0)
+                norm = np.sqrt((v * v).sum(1, keepdims=True))
+                v = np.where(norm > 0, v / np.maximum(norm, 1e-300), 0.0)
+            key = np.einsum("nd,nd->n", Xc, v[seg])
         perm = np.lexsort((key, seg))
         order[slots] = order[slots][perm]
     return order
