@@ -47,3 +47,57 @@ def relu_backward(const floating[:, ::1] y,   # IN (B, D) ReLU outputs
         for i in prange(B, num_threads=nt, schedule="static"):
             for j in range(D):
                 delta[i, j] = delta[i, j] if y[i, j] > 0 else 0
+
+
+cdef extern from "vmath.h" nogil:
+    double vaeas_bernoulli_row_f32(const float* x, const float* l, Py_ssize_t D, float* dl,
+                                   float scale)
+    double vaeas_bernoulli_row_f64(const double* x, const double* l, Py_ssize_t D,
+                                   double* dl, double scale)
+    float vaeas_softplusf(float l)
+
+
+def bernoulli_rows(const floating[:, ::1] x,       # IN  (n, D) in [0, 1]
+                   const floating[:, ::1] logits,  # IN  (n * rows_per_x, D)
+                   Py_ssize_t rows_per_x,
+                   double[::1] out,                # OUT (n * rows_per_x,)
+                   floating[:, ::1] dlogits=None,  # OUT (like logits) or None
+                   double scale=1.0,
+                   int n_threads=1):
+    """Bernoulli log-likelihood per row of logits, and optionally its gradient's form.
+
+    out[r] = sum_d x[i, d] l[r, d] - softplus(l[r, d]) with i = r // rows_per_x (the
+    IWAE's s samples of one image share its x row); with ``dlogits``:
+    dlogits[r, d] = scale * (sigmoid(l[r, d]) - x[i, d]) (scale = 1/B: the gradient of
+    the batch-mean negative log-likelihood).  float32: vaeas_np/_ext vmath.h polynomials
+    (within a few ulp), 16 partial sums in double per row; float64: libm.
+    NumPy reference: ``vaeas_np.metrics._bernoulli.bernoulli_loglik_reference``.
+    """
+    cdef Py_ssize_t R = logits.shape[0], D = logits.shape[1], r
+    if rows_per_x < 1 or x.shape[0] * rows_per_x != R or x.shape[1] != D:
+        raise ValueError(f"bernoulli_rows: x must be ({R} // rows_per_x, {D}) with "
+                         f"x rows * rows_per_x = logits rows")
+    if out.shape[0] != R:
+        raise ValueError(f"bernoulli_rows: out must have {R} elements")
+    cdef bint grad = dlogits is not None
+    if grad and (dlogits.shape[0] != R or dlogits.shape[1] != D):
+        raise ValueError("bernoulli_rows: dlogits must have the shape of logits")
+    cdef int nt = n_threads if R * D >= _SERIAL_BELOW // 4 else 1
+    with nogil:
+        for r in prange(R, num_threads=nt, schedule="static"):
+            if floating is float:
+                out[r] = vaeas_bernoulli_row_f32(&x[r // rows_per_x, 0], &logits[r, 0], D,
+                                                 &dlogits[r, 0] if grad else NULL,
+                                                 <float>scale)
+            else:
+                out[r] = vaeas_bernoulli_row_f64(&x[r // rows_per_x, 0], &logits[r, 0], D,
+                                                 &dlogits[r, 0] if grad else NULL, scale)
+
+
+def softplus_f32(const float[::1] l, float[::1] out):
+    """out = softplus(l) by the float32 polynomials of the kernels (for the tests)."""
+    cdef Py_ssize_t i
+    if out.shape[0] != l.shape[0]:
+        raise ValueError("softplus_f32: out must have the length of l")
+    for i in range(l.shape[0]):
+        out[i] = vaeas_softplusf(l[i])

@@ -68,7 +68,8 @@ def ours_training(kind, a):
     from step_cost import time_steps
     model = ours_model(kind, a.threads)
     t0 = time.perf_counter()
-    times = time_steps(model, a.steps, a.repeats, a.threads, np.random.default_rng(0))
+    times = time_steps({kind: (model, a.steps)}, a.repeats, a.threads,
+                       np.random.default_rng(0))[kind]
     return list(times), {"setup_s": time.perf_counter() - t0 - float(np.sum(times)) * a.steps}
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 from metrics_fakes import LinearVAE
 from vaeas_np.errors import InvalidInputError, InvalidParameterError
 from vaeas_np.metrics import iwae_nll, kl_divergence, negative_elbo, reconstruction
-from vaeas_np.metrics._bernoulli import bernoulli_loglik
+from vaeas_np.metrics._bernoulli import bernoulli_loglik, bernoulli_loglik_reference
 from vaeas_np.metrics._gaussian import diag_gaussian_logpdf, std_normal_logpdf
 
 
@@ -112,18 +112,57 @@ def test_errors():
         negative_elbo(model, X[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("shape", [(3, 300, 17), (1, 4099, 64), (700, 50)])
-def test_bernoulli_loglik_blocked_threads_equal_one_pass(shape, n_threads):
-    """The cache-blocked, threaded path gives the one-pass NumPy values (x broadcast)."""
+@pytest.mark.parametrize("shape, xshape", [
+    ((3, 300, 17), (3, 1, 17)), ((1, 4099, 64), (1, 1, 64)), ((700, 50), (700, 50)),
+    ((2, 3, 5, 784), (2, 3, 5, 784)), ((4, 33), (33,)), ((2, 600, 784), (2, 600, 784))])
+def test_bernoulli_loglik_kernel_equals_reference(shape, xshape, n_threads, dtype):
+    """The compiled kernel (x shared by the IWAE's samples, or broadcast) gives the
+    float64 NumPy reference: float32 within its rounding, float64 to 1e-12."""
     r = np.random.default_rng(1)
-    l = r.normal(0, 8, shape).astype(np.float32)
-    xshape = (shape[0], 1, shape[-1]) if len(shape) == 3 else shape
-    x = (r.random(xshape) < 0.3).astype(np.float32)
-    sp = np.log1p(np.exp(-np.abs(l))) + np.maximum(l, 0)
-    ref = (x * l - sp).sum(-1, dtype=np.float64)
+    l = r.normal(0, 8, shape).astype(dtype)
+    l.flat[:5] = [0.0, -90.0, 90.0, 1e-9, -1e-9]    # zero, beyond expf's range, tiny
+    x = (r.random(xshape) < 0.3).astype(dtype)
+    ref = bernoulli_loglik_reference(x, l)
     before = l.copy()
     got = bernoulli_loglik(x, l, n_threads)
     assert got.shape == shape[:-1] and got.dtype == np.float64
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+    # float32: each term within ~2 ulp, the row sum within float32 rounding of the terms
+    tol = dict(rtol=3e-7, atol=1e-5 * shape[-1] ** 0.5) if dtype == np.float32 else \
+        dict(rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(got, ref, **tol)
     np.testing.assert_array_equal(l, before)        # logits are not modified
+
+
+def test_bernoulli_kernel_gradient_and_nan():
+    """With dlogits the kernel also writes scale * (sigmoid(l) - x); a NaN logit makes
+    its row NaN (the training loop reports it), the other rows are unaffected."""
+    from vaeas_np._ext import fused
+    r = np.random.default_rng(2)
+    for dtype, tol in ((np.float32, 1e-6), (np.float64, 1e-14)):
+        l = r.normal(0, 6, (9, 40)).astype(dtype)
+        x = (r.random((9, 40)) < 0.5).astype(dtype)
+        out, dl = np.empty(9), np.empty_like(l)
+        fused.bernoulli_rows(x, l, 1, out, dl, 0.25, 2)
+        sig = 1 / (1 + np.exp(-l.astype(np.float64)))
+        np.testing.assert_allclose(dl, 0.25 * (sig - x), rtol=tol, atol=tol)
+        np.testing.assert_allclose(out, bernoulli_loglik_reference(x, l), rtol=10 * tol)
+        l[3, 7] = np.nan
+        fused.bernoulli_rows(x, l, 1, out, None, 1.0, 1)
+        assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
+    with pytest.raises(ValueError, match="rows_per_x"):
+        fused.bernoulli_rows(x[:4], l, 2, out, None, 1.0, 1)
+
+
+def test_float32_softplus_polynomials_within_two_ulp():
+    """The kernel's float32 softplus (Cephes expf and logf polynomials, log1p with the
+    rounding error of 1 + u) against float64 over [-87, 100], tiny |l| included."""
+    from vaeas_np._ext import fused
+    l = np.concatenate([np.linspace(-87, 100, 100_001), np.geomspace(1e-10, 30, 5000),
+                        -np.geomspace(1e-10, 30, 5000)]).astype(np.float32)
+    out = np.empty_like(l)
+    fused.softplus_f32(l, out)
+    ref = np.logaddexp(0, l.astype(np.float64))
+    ulps = np.abs(out - ref) / np.spacing(ref.astype(np.float32))
+    assert ulps.max() <= 2.0

@@ -33,15 +33,16 @@ def randomize(model, rng, scale=0.5):
 @given(softmax=st.sampled_from(["hierarchical", "full"]), V=st.integers(2, 9),
        alpha=st.floats(-2, 5), beta=st.floats(0, 3), layer_norm=st.booleans(),
        act=st.sampled_from(["relu", "tanh"]), batch=st.integers(1, 4),
-       seed=st.integers(0, 2**32 - 1))
-def test_vaeas_objective_gradient(softmax, V, alpha, beta, layer_norm, act, batch, seed):
+       skip=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_vaeas_objective_gradient(softmax, V, alpha, beta, layer_norm, act, batch, skip, seed):
     """Encoder/decoder gradients of recon + beta KL + (alpha - beta) I_hat (classifier
     fixed) and classifier gradients of sum_i log s_i, against finite differences."""
     rng = np.random.default_rng(seed)
     d_in, latent = 5, 2
     model = VAEAS(latent_dim=latent, encoder_layers=(4,), decoder_layers=(3,),
                   classifier_layers=(5, 6), activation=act, alpha=alpha, beta=beta,
-                  n_labels=V, softmax=softmax, layer_norm=layer_norm, dtype="float64", seed=3)
+                  n_labels=V, softmax=softmax, layer_norm=layer_norm, dtype="float64", seed=3,
+                  classifier_skip=skip)
     model._validate_params()
     model._make_rngs()
     model._build(d_in)
@@ -147,7 +148,8 @@ def test_save_load_and_resume(tmp_path, softmax):
     (dict(warm_start_gain=float("nan")), "warm_start_gain"),
     (dict(deep_node_lr_factor=0.0), "deep_node_lr_factor"),
     (dict(deep_node_max_leaves=1), "deep_node_max_leaves"),
-    (dict(kd_space="whitened"), "kd_space"), (dict(kd_split="random"), "kd_split")])
+    (dict(kd_space="whitened"), "kd_space"), (dict(kd_split="random"), "kd_split"),
+    (dict(classifier_skip="yes"), "classifier_skip")])
 def test_impossible_hyperparameters(bad, message):
     with pytest.raises(InvalidParameterError, match=message):
         small_vaeas(**bad).fit(tiny_data())

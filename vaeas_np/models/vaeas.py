@@ -71,6 +71,18 @@ class VAEAS(VAE):
     layer_norm : bool
         Layer normalisation without affine parameters on the classifier's last
         hidden layer.
+    classifier_skip : bool
+        Feed z itself to the softmax layer beside the MLP's output (node scores
+        w . [MLP(z), z] + b: a k-d split of z is then one exact hyperplane).
+    deep_node_lr_factor, deep_node_max_leaves : float, int
+        Nodes whose subtree holds at most ``deep_node_max_leaves`` labels (the bottom
+        levels) learn at ``deep_node_lr_factor`` times the node learning rate.
+    kd_space : {"mean", "snr"}
+        The k-d order splits the posterior means ("mean") or the means divided by
+        each dimension's average posterior std ("snr").
+    kd_split : {"axis", "pca"}
+        The k-d order splits along the coordinate of largest spread, or along each
+        subtree's first principal direction.
     warm_start_gain : float or None
         On each rebuild, re-initialise every node row from its new subtrees: the
         perpendicular bisector of the mean classifier features of the examples
@@ -92,7 +104,7 @@ class VAEAS(VAE):
                  node_learning_rate=None, classifier_steps=1, leaf_order="kd",
                  rebuild_epochs=(0, 1, 2), layer_norm=False, warm_start_gain=0.25,
                  deep_node_lr_factor=1.0, deep_node_max_leaves=16, kd_space="mean",
-                 kd_split="axis"):
+                 kd_split="axis", classifier_skip=False):
         super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
                          learning_rate, batch_size, epochs, binarize, seed, n_threads,
                          verbose, dtype)
@@ -111,6 +123,7 @@ class VAEAS(VAE):
         self.deep_node_max_leaves = deep_node_max_leaves
         self.kd_space = kd_space
         self.kd_split = kd_split
+        self.classifier_skip = classifier_skip
 
     def _validate_params(self):
         super()._validate_params()
@@ -146,6 +159,9 @@ class VAEAS(VAE):
         if self.kd_space not in _KD_SPACES:
             raise InvalidParameterError(f"kd_space must be one of {_KD_SPACES}, "
                                         f"got {self.kd_space!r}")
+        if not isinstance(self.classifier_skip, (bool, np.bool_)):
+            raise InvalidParameterError(f"classifier_skip must be True or False, "
+                                        f"got {self.classifier_skip!r}")
         if self.kd_split not in ("axis", "pca"):
             raise InvalidParameterError(f"kd_split must be 'axis' or 'pca', "
                                         f"got {self.kd_split!r}")
@@ -190,6 +206,9 @@ class VAEAS(VAE):
         self.classifier_.initialize(self.rngs_["init"])
         h = sizes[-1]
         self.norm_ = LayerNorm(h, dt) if self.layer_norm else None
+        if self.classifier_skip:        # the softmax layer also sees z itself
+            h += int(self.latent_dim)
+        self._skip_buf = None
         if self.softmax == "hierarchical":
             self.output_ = HierarchicalSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
                                                n_threads=self.n_threads)
@@ -212,7 +231,17 @@ class VAEAS(VAE):
         """The softmax layer's input for a batch of codes z: the classifier MLP, then
         the layer normalisation if any (the layers' own buffers: copy to keep)."""
         h = self.classifier_.forward(z)
-        return h if self.norm_ is None else self.norm_.forward(h)
+        h = h if self.norm_ is None else self.norm_.forward(h)
+        if not self.classifier_skip:
+            return h
+        B, nh = h.shape
+        buf = self._skip_buf
+        if buf is None or buf.shape[0] < B:
+            buf = self._skip_buf = np.empty((B, nh + z.shape[1]), h.dtype)
+        buf = buf[:B]
+        buf[:, :nh] = h
+        buf[:, nh:] = z
+        return buf
 
     def _classifier_forward(self, z, labels):
         return self.output_.forward(self._hidden(z), labels)
@@ -220,9 +249,16 @@ class VAEAS(VAE):
     def _classifier_backward(self, need_dz=True):
         """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None."""
         dh = self.output_.backward(1.0)
+        dz_skip = None
+        if self.classifier_skip:
+            nh = dh.shape[1] - int(self.latent_dim)
+            dh, dz_skip = np.ascontiguousarray(dh[:, :nh]), dh[:, nh:]
         if self.norm_ is not None:
             dh = self.norm_.backward(dh)
-        return self.classifier_.backward(dh, need_input_grad=need_dz)
+        dz = self.classifier_.backward(dh, need_input_grad=need_dz)
+        if need_dz and dz_skip is not None:
+            dz += dz_skip
+        return dz
 
     def _networks(self):
         return super()._networks() + [self.classifier_]
