@@ -22,7 +22,8 @@ from ..errors import (InvalidInputError, InvalidParameterError, NotFittedError,
                       TrainingDivergedError)
 from ..nn import MLP, Adam
 from ..nn.activations import ACTIVATIONS
-from ..nn.losses import bernoulli_nll_grad, softplus
+from .._ext import fused as _fused
+from ..metrics._bernoulli import bernoulli_loglik
 
 _BINARIZE = ("dynamic", "static", "threshold")
 #: the purposes the seed is split into; each gets its own Generator (saved in checkpoints)
@@ -181,6 +182,7 @@ class VAE:
         self.epoch_ = 0
         self.history_ = []
         self._buffers = {}
+        self._nt = 1                    # kernel threads outside fit (fit sets its own)
 
     def _buffers_for(self, b):
         buf = self._buffers.get(b)
@@ -189,9 +191,9 @@ class VAE:
             buf = self._buffers[b] = {
                 "eps": np.empty((b, d), dt), "std": np.empty((b, d), dt),
                 "z": np.empty((b, d), dt), "dlogits": np.empty((b, D), dt),
-                "denc": np.empty((b, 2 * d), dt), "tmp": np.empty((b, D), dt),
+                "denc": np.empty((b, 2 * d), dt),
                 "var": np.empty((b, d), dt), "kl_terms": np.empty((b, d), dt),
-                "kl_i": np.empty(b, dt)}
+                "kl_i": np.empty(b, dt), "ll_rows": np.empty(b)}
         return buf
 
     # ------------------------------------------------------ objective
@@ -213,18 +215,11 @@ class VAE:
         z += mu                                         # z = mu + std * eps
         logits = self.decoder_.forward(z)
 
-        # Bernoulli NLL sum_d softplus(l) - x l (stable: softplus(l) = max(l, 0) +
-        # log1p(exp(-|l|))), in place in one scratch buffer
-        tmp = buf["tmp"]
-        np.abs(logits, out=tmp)
-        np.negative(tmp, out=tmp)
-        np.exp(tmp, out=tmp)
-        np.log1p(tmp, out=tmp)
-        recon = float(tmp.sum())      # pairwise summation, in the buffer's dtype
-        np.maximum(logits, 0, out=tmp)
-        recon += float(tmp.sum())
-        np.multiply(x, logits, out=tmp)
-        recon = (recon - float(tmp.sum())) / B
+        # Bernoulli NLL sum_d softplus(l) - x l and its gradient (sigmoid(l) - x) / B,
+        # one compiled pass (softplus(l) = max(l, 0) + log1p(exp(-|l|)), stable)
+        ll, dlogits = buf["ll_rows"], buf["dlogits"]
+        _fused.bernoulli_rows(x, logits, 1, ll, dlogits, 1.0 / B, self._nt)
+        recon = -float(ll.sum()) / B
         # KL per example: 0.5 sum_d (mu^2 + var - 1 - logvar)
         var, kl_i = buf["var"], buf["kl_i"]
         np.multiply(std, std, out=var)
@@ -236,8 +231,6 @@ class VAE:
         kl_i -= d
         kl_i *= 0.5
         kl = float(kl_i.mean())
-        dlogits = bernoulli_nll_grad(logits, x, out=buf["dlogits"])
-        dlogits *= 1.0 / B
         dz = self.decoder_.backward(dlogits)            # dL/dz from the reconstruction
         stats = {"recon": recon, "kl": kl}
         extra = self._latent_extra_grad(z, idx, mu, logvar, kl_i, stats)
@@ -458,7 +451,7 @@ class VAE:
         for s in self._eval_batches(X.shape[0]):
             eps = rng.standard_normal(mu[s].shape).astype(mu.dtype)
             logits = self.decode_logits(mu[s] + np.exp(0.5 * logvar[s]) * eps)
-            recon += float((softplus(logits) - X[s] * logits).sum(dtype=np.float64))
+            recon -= float(bernoulli_loglik(X[s], logits, get_num_threads(self.n_threads)).sum())
         recon /= X.shape[0]
         kl = float((0.5 * (mu.astype(np.float64) ** 2 + np.exp(logvar.astype(np.float64))
                            - 1 - logvar)).sum(axis=1).mean())
