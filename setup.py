@@ -96,6 +96,9 @@ def extensions():
             extra_compile_args=opt + cflags,
             extra_link_args=lflags,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            # the C headers: a change to one rebuilds the extensions (Cython tracks
+            # only .pyx/.pxd/.pxi)
+            depends=sorted(glob.glob(os.path.join("_ext", "*.h"))),
         ))
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,
