@@ -41,7 +41,7 @@ def time_steps(models, repeats, threads, rng):
                 model._train_step(x, rng.permutation(N)[:B])
         for _ in range(repeats):
             for name, (model, steps) in models.items():
-                idx = [rng.permutation(N)[:B] for _ in range(steps)]   # as in an epoch
+                idx = [rng.permutation(N)[:B].copy() for _ in range(steps)]   # as in an epoch
                 t = time.perf_counter()
                 for i in range(steps):
                     model._train_step(x, idx[i])

@@ -90,7 +90,8 @@ class VAEAS(VAE):
         The k-d order splits each subtree along its first principal direction ("pca",
         default) or along the coordinate of largest spread ("axis").  Measured on MNIST
         (V = 55,000, alpha = beta = 1, 30 epochs): "snr" + "pca" 8.14 / 8.07 nats
-        (seeds 0 / 1) against 8.07 / 8.02 for "mean" + "axis", ahead in every epoch.
+        (seeds 0 / 1) against 8.07 / 8.02 for "mean" + "axis", ahead in all but one of
+        the 60 epochs.
     warm_start_gain : float or None
         On each rebuild, re-initialise every node row from its new subtrees: the
         perpendicular bisector of the mean classifier features of the examples
