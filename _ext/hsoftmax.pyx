@@ -26,13 +26,13 @@ from libc.math cimport exp, log1p, fabs, fabsf, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
 
-cdef extern from "rowops.h" nogil:
+cdef extern from "vmath.h" nogil:
     double vaeas_dot_f32(const float* a, const float* b, Py_ssize_t n)
     double vaeas_dot_f64(const double* a, const double* b, Py_ssize_t n)
 
 
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    """sum_i a[i] b[i] (vectorised C: _ext/rowops.h)."""
+    """sum_i a[i] b[i] (vectorised C: _ext/vmath.h)."""
     if floating is float:
         return vaeas_dot_f32(a, b, n)
     else:

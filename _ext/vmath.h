@@ -11,6 +11,11 @@
  * mantissa of y = 1 + u (in [sqrt(1/2), sqrt(2)) after halving), plus the rounding
  * error of 1 + u (log1p(u) = log(y) - ((y - 1) - u) / y), so tiny u keep their digits.
  *
+ * vaeas_dot_f32 / vaeas_dot_f64: dot products of contiguous rows, each of 32 lanes
+ * accumulating its own partial sum (no reassociation needed), the lanes added in double
+ * at the end (the same loop in Cython with 8 scalar partial sums stayed scalar: about 1.3
+ * cycles per element in the hierarchical-softmax forward).
+ *
  * vaeas_bernoulli_row_f32: one row of the Bernoulli log-likelihood from logits,
  * sum_d x_d l_d - softplus(l_d), softplus(l) = max(l, 0) + log1p(exp(-|l|)),
  * float sums within blocks of 128 elements, double across them; optionally the gradient of -(that) / B in the same pass:
@@ -42,6 +47,38 @@ static inline float vaeas_expf_nonpos(float x)
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return y * scale;
+}
+
+#define VAEAS_LANES 32
+
+static inline double vaeas_dot_f32(const float *a, const float *b, ptrdiff_t n)
+{
+    float acc[VAEAS_LANES] = {0};
+    ptrdiff_t i = 0, nv = n - n % VAEAS_LANES;
+    for (; i < nv; i += VAEAS_LANES)
+        for (int k = 0; k < VAEAS_LANES; k++)
+            acc[k] += a[i + k] * b[i + k];
+    double s = 0.0;
+    for (int k = 0; k < VAEAS_LANES; k++)
+        s += acc[k];
+    for (; i < n; i++)
+        s += (double)a[i] * b[i];
+    return s;
+}
+
+static inline double vaeas_dot_f64(const double *a, const double *b, ptrdiff_t n)
+{
+    double acc[VAEAS_LANES / 2] = {0};
+    ptrdiff_t i = 0, nv = n - n % (VAEAS_LANES / 2);
+    for (; i < nv; i += VAEAS_LANES / 2)
+        for (int k = 0; k < VAEAS_LANES / 2; k++)
+            acc[k] += a[i + k] * b[i + k];
+    double s = 0.0;
+    for (int k = 0; k < VAEAS_LANES / 2; k++)
+        s += acc[k];
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
 }
 
 static inline float vaeas_log1pf_unit(float u)
