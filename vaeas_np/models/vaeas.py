@@ -27,7 +27,8 @@ from .vae import VAE
 
 _LEAF_ORDERS = ("kd", "random")
 _SOFTMAX = ("hierarchical", "full")
-_KD_SPACES = ("mean", "snr")
+_KD_SPACES = ("snr", "mean")
+_KD_SPLITS = ("pca", "axis")
 _FULL_STATE = ("W", "b", "_mW", "_vW", "_mb", "_vb")   # FullSoftmax parameters and moments
 
 
@@ -171,8 +172,8 @@ class VAEAS(VAE):
         if not isinstance(self.classifier_skip, (bool, np.bool_)):
             raise InvalidParameterError(f"classifier_skip must be True or False, "
                                         f"got {self.classifier_skip!r}")
-        if self.kd_split not in ("axis", "pca"):
-            raise InvalidParameterError(f"kd_split must be 'axis' or 'pca', "
+        if self.kd_split not in _KD_SPLITS:
+            raise InvalidParameterError(f"kd_split must be one of {_KD_SPLITS}, "
                                         f"got {self.kd_split!r}")
         f = self.deep_node_lr_factor
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) \
