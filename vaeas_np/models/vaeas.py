@@ -82,7 +82,7 @@ class VAEAS(VAE):
         levels) learn at ``deep_node_lr_factor`` times the node learning rate.
         Measured (same setting, bottom 4 levels): factor 3: 8.10 nats, 10: 7.92,
         against 8.07 with 1 (the default): the lost nats are not in the deep levels
-        (``bench/mi_by_depth.py``: the loss per level peaks at levels 7-11 of 16).
+        (``bench/mi_by_depth.py``: the loss per level peaks at levels 8-11 of 16).
     kd_space : {"snr", "mean"}
         The k-d order splits the posterior means divided by each dimension's average
         posterior std ("snr", default: splits fall where the codes' noise blurs the
