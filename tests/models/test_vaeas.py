@@ -149,7 +149,9 @@ def test_save_load_and_resume(tmp_path, softmax):
     (dict(deep_node_lr_factor=0.0), "deep_node_lr_factor"),
     (dict(deep_node_max_leaves=1), "deep_node_max_leaves"),
     (dict(kd_space="whitened"), "kd_space"), (dict(kd_split="random"), "kd_split"),
-    (dict(classifier_skip="yes"), "classifier_skip")])
+    (dict(classifier_skip="yes"), "classifier_skip"),
+    (dict(classifier_lr_decay=0.0), "classifier_lr_decay"),
+    (dict(classifier_lr_decay=1.5), "classifier_lr_decay")])
 def test_impossible_hyperparameters(bad, message):
     with pytest.raises(InvalidParameterError, match=message):
         small_vaeas(**bad).fit(tiny_data())
@@ -221,3 +223,20 @@ def test_deep_node_learning_rate_and_kd_options_reach_the_layer():
     expected = kd_order(mu / np.sqrt(np.exp(logvar.astype(np.float64)).mean(0)),
                         model.labels_, model.n_labels_, split="pca")
     np.testing.assert_array_equal(model.output_.tree.order, expected)
+
+
+def test_classifier_lr_decay_per_epoch():
+    """Epoch e (0-based) trains the classifier MLP and the node rows at lr * decay**e."""
+    seen = []
+    model = small_vaeas(epochs=3, classifier_learning_rate=2e-3, classifier_lr_decay=0.5)
+    step = model._classifier_step
+
+    def spy(B):
+        seen.append((model.epoch_, model.optimizers_["classifier"].lr, model._node_lr))
+        step(B)
+    model._classifier_step = spy
+    model.fit(tiny_data())
+    for epoch, mlp_lr, node_lr in seen:
+        assert mlp_lr == pytest.approx(2e-3 * 0.5 ** epoch)
+        assert node_lr == pytest.approx(2e-3 * 0.5 ** epoch)
+    assert {e for e, _, _ in seen} == {0, 1, 2}

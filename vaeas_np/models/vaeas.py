@@ -70,6 +70,9 @@ class VAEAS(VAE):
         nats, (0, 1, 2) 7.69 and (0, 1, 2, 4) 7.62, and at alpha = 1, beta = 0.5 (0, 1, 2)
         dipped after its third rebuild.  With the warm start (gain 0.25): (0, 1) 7.91,
         (0, 1, 2) 8.07 (seed 0), and (0, 1, 2) rises in every epoch at beta = 0.5 too.
+    classifier_lr_decay : float in (0, 1]
+        The classifier's learning rates (MLP and node rows) are multiplied by this
+        factor at every epoch: epoch e (0-based) trains at lr * decay**e.  1: constant.
     layer_norm : bool
         Layer normalisation without affine parameters on the classifier's last
         hidden layer.
@@ -114,7 +117,7 @@ class VAEAS(VAE):
                  node_learning_rate=None, classifier_steps=1, leaf_order="kd",
                  rebuild_epochs=(0, 1, 2), layer_norm=False, warm_start_gain=0.25,
                  deep_node_lr_factor=1.0, deep_node_max_leaves=16, kd_space="snr",
-                 kd_split="pca", classifier_skip=False):
+                 kd_split="pca", classifier_skip=False, classifier_lr_decay=1.0):
         super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
                          learning_rate, batch_size, epochs, binarize, seed, n_threads,
                          verbose, dtype)
@@ -134,6 +137,7 @@ class VAEAS(VAE):
         self.kd_space = kd_space
         self.kd_split = kd_split
         self.classifier_skip = classifier_skip
+        self.classifier_lr_decay = classifier_lr_decay
 
     def _validate_params(self):
         super()._validate_params()
@@ -175,6 +179,10 @@ class VAEAS(VAE):
         if self.kd_split not in _KD_SPLITS:
             raise InvalidParameterError(f"kd_split must be one of {_KD_SPLITS}, "
                                         f"got {self.kd_split!r}")
+        g = self.classifier_lr_decay
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
+            raise InvalidParameterError(
+                f"classifier_lr_decay must be a number in (0, 1], got {g!r}")
         f = self.deep_node_lr_factor
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) \
                 or f <= 0:
@@ -233,8 +241,14 @@ class VAEAS(VAE):
         self.optimizers_["classifier"] = Adam(self.classifier_.params, lr)
 
     @property
+    def _lr_scale(self):
+        """The classifier's learning-rate factor in the current epoch (0-based)."""
+        return float(self.classifier_lr_decay) ** getattr(self, "epoch_", 0)
+
+    @property
     def _node_lr(self):
-        return self.node_learning_rate or self.classifier_learning_rate or self.learning_rate
+        base = self.node_learning_rate or self.classifier_learning_rate or self.learning_rate
+        return base * self._lr_scale
 
     # ------------------------------------------------------ objective
     def _hidden(self, z):
@@ -311,6 +325,8 @@ class VAEAS(VAE):
 
     # --------------------------------------------------------- epochs
     def _before_epoch(self, X):
+        self.optimizers_["classifier"].lr = (
+            (self.classifier_learning_rate or self.learning_rate) * self._lr_scale)
         if (self.leaf_order == "kd" and self.softmax == "hierarchical"
                 and self.epoch_ in {int(e) for e in self.rebuild_epochs}):
             self.rebuild_tree(X)
