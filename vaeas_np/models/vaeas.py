@@ -72,7 +72,10 @@ class VAEAS(VAE):
         (0, 1, 2) 8.07 (seed 0), and (0, 1, 2) rises in every epoch at beta = 0.5 too.
     classifier_lr_decay : float in (0, 1]
         The classifier's learning rates (MLP and node rows) are multiplied by this
-        factor at every epoch: epoch e (0-based) trains at lr * decay**e.  1: constant.
+        factor at every epoch: epoch e (0-based) trains at lr * decay**e.  1: constant
+        (default).  Measured (MNIST, alpha = beta = 1, 30 epochs, seed 0): 0.95: 8.02 nats,
+        0.9: 7.72, against 8.10 constant: the classifier needs its rate to follow the
+        moving encoder (on a frozen encoder a lower rate does gain faster).
     layer_norm : bool
         Layer normalisation without affine parameters on the classifier's last
         hidden layer.
