@@ -22,13 +22,12 @@ from ..errors import InvalidInputError, InvalidParameterError
 from ..nn import MLP, Adam
 from ..nn.layers import LayerNorm
 from ..softmax import FullSoftmax, HierarchicalSoftmax
-from ..softmax.tree import assign_labels, kd_order, random_order
+from ..softmax.tree import KD_SPLITS, assign_labels, kd_order, random_order
 from .vae import VAE
 
 _LEAF_ORDERS = ("kd", "random")
 _SOFTMAX = ("hierarchical", "full")
 _KD_SPACES = ("snr", "mean")
-_KD_SPLITS = ("pca", "axis")
 _FULL_STATE = ("W", "b", "_mW", "_vW", "_mb", "_vb")   # FullSoftmax parameters and moments
 
 
@@ -179,8 +178,8 @@ class VAEAS(VAE):
         if not isinstance(self.classifier_skip, (bool, np.bool_)):
             raise InvalidParameterError(f"classifier_skip must be True or False, "
                                         f"got {self.classifier_skip!r}")
-        if self.kd_split not in _KD_SPLITS:
-            raise InvalidParameterError(f"kd_split must be one of {_KD_SPLITS}, "
+        if self.kd_split not in KD_SPLITS:
+            raise InvalidParameterError(f"kd_split must be one of {KD_SPLITS}, "
                                         f"got {self.kd_split!r}")
         g = self.classifier_lr_decay
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
@@ -240,13 +239,17 @@ class VAEAS(VAE):
         else:
             self.output_ = FullSoftmax(h, V, dtype=dt, rng=self.rngs_["init"],
                                        n_threads=self.n_threads)
-        lr = self.classifier_learning_rate or self.learning_rate
-        self.optimizers_["classifier"] = Adam(self.classifier_.params, lr)
+        self.optimizers_["classifier"] = Adam(self.classifier_.params, self._classifier_lr)
 
     @property
     def _lr_scale(self):
         """The classifier's learning-rate factor in the current epoch (0-based)."""
         return float(self.classifier_lr_decay) ** getattr(self, "epoch_", 0)
+
+    @property
+    def _classifier_lr(self):
+        """Learning rate of the classifier MLP in the current epoch."""
+        return (self.classifier_learning_rate or self.learning_rate) * self._lr_scale
 
     @property
     def _node_lr(self):
@@ -328,8 +331,7 @@ class VAEAS(VAE):
 
     # --------------------------------------------------------- epochs
     def _before_epoch(self, X):
-        self.optimizers_["classifier"].lr = (
-            (self.classifier_learning_rate or self.learning_rate) * self._lr_scale)
+        self.optimizers_["classifier"].lr = self._classifier_lr
         if (self.leaf_order == "kd" and self.softmax == "hierarchical"
                 and self.epoch_ in {int(e) for e in self.rebuild_epochs}):
             self.rebuild_tree(X)

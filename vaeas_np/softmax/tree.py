@@ -239,6 +239,9 @@ def label_centroids(points, labels, n_labels):
     return sums / np.maximum(counts, 1)[:, None], counts
 
 
+KD_SPLITS = ("pca", "axis")     # kd_order's split directions
+
+
 def kd_order(points, labels, n_labels, split="axis", power_iterations=8):
     """Leaf order from a balanced recursive median split (k-d order) of label centroids.
 
@@ -252,8 +255,8 @@ def kd_order(points, labels, n_labels, split="axis", power_iterations=8):
     power method started from that dimension); the ``ceil(n / 2)`` smallest go to the
     left subtree.  Returns ``order`` (V,) int64.
     """
-    if split not in ("axis", "pca"):
-        raise InvalidParameterError(f"split must be 'axis' or 'pca', got {split!r}")
+    if split not in KD_SPLITS:
+        raise InvalidParameterError(f"split must be one of {KD_SPLITS}, got {split!r}")
     V = _check_V(n_labels)
     cent, counts = label_centroids(points, labels, V)
     if (counts > 0).any():
@@ -264,11 +267,12 @@ def kd_order(points, labels, n_labels, split="axis", power_iterations=8):
     for ids in tree.levels:
         lo, hi = tree.lo[ids], tree.hi[ids]
         n = hi - lo
-        slots = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+        starts = np.cumsum(n) - n                # each node's first row in X
+        slots = np.repeat(lo - starts, n) + np.arange(n.sum())
         seg = np.repeat(np.arange(len(ids)), n)
         X = cent[order[slots]]
-        mean = np.add.reduceat(X, np.cumsum(n) - n, axis=0) / n[:, None]
-        var = np.add.reduceat((X - mean[seg]) ** 2, np.cumsum(n) - n, axis=0)
+        mean = np.add.reduceat(X, starts, axis=0) / n[:, None]
+        var = np.add.reduceat((X - mean[seg]) ** 2, starts, axis=0)
         dim = np.argmax(var, axis=1)
         if split == "axis":
             key = X[np.arange(len(slots)), dim[seg]]
@@ -278,7 +282,7 @@ def kd_order(points, labels, n_labels, split="axis", power_iterations=8):
             v[np.arange(len(ids)), dim] = 1.0
             for _ in range(int(power_iterations)):
                 proj = np.einsum("nd,nd->n", Xc, v[seg])
-                v = np.add.reduceat(Xc * proj[:, None], np.cumsum(n) - n, axis=0)
+                v = np.add.reduceat(Xc * proj[:, None], starts, axis=0)
                 norm = np.sqrt((v * v).sum(1, keepdims=True))
                 v = np.where(norm > 0, v / np.maximum(norm, 1e-300), 0.0)
             key = np.einsum("nd,nd->n", Xc, v[seg])
