@@ -22,6 +22,7 @@ from ..errors import InvalidInputError, InvalidParameterError
 from ..nn import MLP, Adam
 from ..nn.layers import LayerNorm
 from ..softmax import FullSoftmax, HierarchicalSoftmax
+from ..softmax._common import check_positive_int
 from ..softmax.tree import KD_SPLITS, assign_labels, kd_order, random_order
 from .vae import VAE
 
@@ -150,11 +151,10 @@ class VAEAS(VAE):
             raise InvalidParameterError(
                 f"n_labels must be an integer >= 2 or None (one label per example), "
                 f"got {self.n_labels!r}")
-        if self.softmax not in _SOFTMAX:
-            raise InvalidParameterError(f"softmax must be one of {_SOFTMAX}, got {self.softmax!r}")
-        if self.leaf_order not in _LEAF_ORDERS:
-            raise InvalidParameterError(f"leaf_order must be one of {_LEAF_ORDERS}, "
-                                        f"got {self.leaf_order!r}")
+        _check_choice("softmax", self.softmax, _SOFTMAX)
+        _check_choice("leaf_order", self.leaf_order, _LEAF_ORDERS)
+        _check_choice("kd_space", self.kd_space, _KD_SPACES)
+        _check_choice("kd_split", self.kd_split, KD_SPLITS)
         for w in tuple(self.classifier_layers):
             if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
                 raise InvalidParameterError(
@@ -163,24 +163,16 @@ class VAEAS(VAE):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 raise InvalidParameterError(f"{name} must be > 0 or None, got {v!r}")
-        if isinstance(self.classifier_steps, bool) or not isinstance(
-                self.classifier_steps, (int, np.integer)) or self.classifier_steps < 1:
-            raise InvalidParameterError(
-                f"classifier_steps must be an integer >= 1, got {self.classifier_steps!r}")
+        check_positive_int("classifier_steps", self.classifier_steps)
+        check_positive_int("deep_node_max_leaves", self.deep_node_max_leaves, minimum=2)
         g = self.warm_start_gain
         if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))
                               or not math.isfinite(g) or g < 0):
             raise InvalidParameterError(
                 f"warm_start_gain must be a finite number >= 0 or None, got {g!r}")
-        if self.kd_space not in _KD_SPACES:
-            raise InvalidParameterError(f"kd_space must be one of {_KD_SPACES}, "
-                                        f"got {self.kd_space!r}")
         if not isinstance(self.classifier_skip, (bool, np.bool_)):
             raise InvalidParameterError(f"classifier_skip must be True or False, "
                                         f"got {self.classifier_skip!r}")
-        if self.kd_split not in KD_SPLITS:
-            raise InvalidParameterError(f"kd_split must be one of {KD_SPLITS}, "
-                                        f"got {self.kd_split!r}")
         g = self.classifier_lr_decay
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
             raise InvalidParameterError(
@@ -190,10 +182,6 @@ class VAEAS(VAE):
                 or f <= 0:
             raise InvalidParameterError(
                 f"deep_node_lr_factor must be a finite number > 0, got {f!r}")
-        k = self.deep_node_max_leaves
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-            raise InvalidParameterError(
-                f"deep_node_max_leaves must be an integer >= 2, got {k!r}")
         if any(int(e) < 0 for e in tuple(self.rebuild_epochs)):
             raise InvalidParameterError(
                 f"rebuild_epochs must be epoch numbers >= 0, got {self.rebuild_epochs!r}")
@@ -478,6 +466,11 @@ class VAEAS(VAE):
             for k in _FULL_STATE:
                 getattr(out, k)[...] = arrays[f"output/{k}"]
         out.t = meta["output_step"]
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise InvalidParameterError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def _binary_entropy(p):
