@@ -39,6 +39,7 @@ def time_steps(models, repeats, threads, rng):
                 net.n_threads = nt
             for _ in range(3):                              # warm-up: buffers, caches
                 model._train_step(x, rng.permutation(N)[:B])
+        time.sleep(0.3)         # OpenBLAS's own workers stop spinning (vaeas_np._threads)
         for _ in range(repeats):
             for name, (model, steps) in models.items():
                 idx = [rng.permutation(N)[:B].copy() for _ in range(steps)]   # as in an epoch

@@ -4,6 +4,14 @@
 ``n_threads`` and apply it with :func:`thread_limits` around their work, which
 limits BLAS through threadpoolctl and passes the same number to every
 ``prange`` in the compiled core, so the two never oversubscribe the cores.
+
+Inside ``thread_limits`` numpy's OpenBLAS also runs its jobs on the compiled
+core's OpenMP threads (``_ext/blas_pool.h``): otherwise OpenBLAS's own workers
+spin on the cores after every GEMM and a kernel between two GEMMs gets one core,
+not ``n``.  Set ``VAEAS_NP_SHARED_BLAS_POOL=0`` to keep OpenBLAS's own threads.
+BLAS builds without the hook (OpenBLAS < 0.3.27, MKL, Accelerate) are left as
+they are.  On entering a block OpenBLAS's own workers may still spin for up to
+~0.1 s after the caller's last GEMM.
 """
 import contextlib
 import os
@@ -14,6 +22,8 @@ from .errors import InvalidParameterError
 
 _default = None
 _controller = None          # one ThreadpoolController: scanning the loaded libraries costs ~2 ms
+_pool_depth = 0             # nesting of shared_blas_pool blocks (the hook is process-wide)
+_pool_setters = None        # addresses of openblas_set_threads_callback_function, per library
 
 
 def cpu_count():
@@ -48,12 +58,83 @@ def check_n_threads(n):
     return n
 
 
-@contextlib.contextmanager
-def thread_limits(n):
-    """Limit BLAS to ``n`` threads inside the block; yields ``n`` for the kernels."""
+def _get_controller():
     global _controller
-    n = get_num_threads(n)
     if _controller is None:
         _controller = ThreadpoolController()
-    with _controller.limit(limits=n, user_api="blas"):
-        yield n
+    return _controller
+
+
+def _callback_setters():
+    """Addresses of ``openblas_set_threads_callback_function`` in the pthreads builds
+    of OpenBLAS loaded in this process (OpenMP builds already share a pool)."""
+    global _pool_setters
+    if _pool_setters is None:
+        import ctypes
+        setters = []
+        for lib in _get_controller().lib_controllers:
+            if lib.internal_api != "openblas" or getattr(lib, "threading_layer", "") != "pthreads":
+                continue
+            fn = lib._get_symbol("openblas_set_threads_callback_function")
+            if fn is not None:
+                setters.append(ctypes.cast(fn, ctypes.c_void_p).value)
+        _pool_setters = setters
+    return _pool_setters
+
+
+def shared_pool_possible():
+    """True unless switched off (``VAEAS_NP_SHARED_BLAS_POOL=0``) or no loaded
+    OpenBLAS has the threads callback.  Does not load the compiled core."""
+    if os.environ.get("VAEAS_NP_SHARED_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return bool(_callback_setters())
+
+
+def shared_pool_enabled():
+    """True when :func:`shared_blas_pool` will route OpenBLAS onto the OpenMP pool."""
+    if not shared_pool_possible():
+        return False
+    from ._ext import blas_pool
+    return blas_pool.has_openmp()
+
+
+@contextlib.contextmanager
+def shared_blas_pool():
+    """Inside the block, numpy's OpenBLAS runs its jobs on our OpenMP threads.
+
+    Meant for long work (a training run): on entry OpenBLAS's own workers may
+    still spin for ~0.1 s.  Nested blocks are fine; the hook is removed when the
+    outermost block exits, even on an exception.
+    """
+    global _pool_depth
+    if not shared_pool_enabled():
+        yield False
+        return
+    from ._ext import blas_pool
+    if _pool_depth == 0:
+        for setter in _callback_setters():
+            blas_pool.install(setter, True)
+    _pool_depth += 1
+    try:
+        yield True
+    finally:
+        _pool_depth -= 1
+        if _pool_depth == 0:
+            for setter in _callback_setters():
+                blas_pool.install(setter, False)
+
+
+@contextlib.contextmanager
+def thread_limits(n, share_pool=True):
+    """Limit BLAS to ``n`` threads inside the block; yields ``n`` for the kernels.
+
+    With ``share_pool`` (the default) BLAS also runs on the kernels' OpenMP
+    threads (:func:`shared_blas_pool`).
+    """
+    n = get_num_threads(n)
+    with _get_controller().limit(limits=n, user_api="blas"):
+        if share_pool:
+            with shared_blas_pool():
+                yield n
+        else:
+            yield n
