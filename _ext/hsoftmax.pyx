@@ -29,6 +29,7 @@ from libc.stdint cimport int64_t
 cdef extern from "vmath.h" nogil:
     double vaeas_dot_f32(const float* a, const float* b, Py_ssize_t n)
     double vaeas_dot_f64(const double* a, const double* b, Py_ssize_t n)
+    double vaeas_path_logsig_f32(float* s, const signed char* code, Py_ssize_t L)
 
 
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
@@ -58,6 +59,13 @@ cdef void _forward_row(const floating* x, const floating* Wb, Py_ssize_t h,
     cdef Py_ssize_t j
     cdef const floating* w
     cdef double s, e, t, acc = 0.0
+    if floating is float:
+        # the scores into sig, then the path's log-sigmoids and sigmoids as one SIMD loop
+        for j in range(L):
+            w = Wb + path[j] * (h + 1)
+            sig[j] = <float>(_dot(x, w, h) + w[h])
+        logp[0] = <float>vaeas_path_logsig_f32(sig, code, L)
+        return
     for j in range(L):
         w = Wb + path[j] * (h + 1)
         s = _dot(x, w, h) + w[h]

@@ -12,9 +12,9 @@
  * error of 1 + u (log1p(u) = log(y) - ((y - 1) - u) / y), so tiny u keep their digits.
  *
  * vaeas_dot_f32 / vaeas_dot_f64: dot products of contiguous rows, each of 32 lanes
- * accumulating its own partial sum (no reassociation needed), the lanes added in double
- * at the end (the same loop in Cython with 8 scalar partial sums stayed scalar: about 1.3
- * cycles per element in the hierarchical-softmax forward).
+ * accumulating its own partial sum (no reassociation needed); in float32 the lanes are
+ * halved as vectors to 8, added in double (the same loop in Cython with 8 scalar partial
+ * sums stayed scalar: about 1.3 cycles per element in the hierarchical-softmax forward).
  *
  * vaeas_bernoulli_row_f32: one row of the Bernoulli log-likelihood from logits,
  * sum_d x_d l_d - softplus(l_d), softplus(l) = max(l, 0) + log1p(exp(-|l|)),
@@ -58,11 +58,17 @@ static inline double vaeas_dot_f32(const float *a, const float *b, ptrdiff_t n)
     for (; i < nv; i += VAEAS_LANES)
         for (int k = 0; k < VAEAS_LANES; k++)
             acc[k] += a[i + k] * b[i + k];
+    for (int k = 0; k < n - nv; k++)          /* the tail into the first lanes */
+        acc[k] += a[nv + k] * b[nv + k];
+    /* lanes halved as vectors (a serial sum of 32 lanes in double, and a scalar
+     * double tail, took about two thirds of a 500-element dot) */
+    for (int k = 0; k < VAEAS_LANES / 2; k++)
+        acc[k] += acc[k + VAEAS_LANES / 2];
+    for (int k = 0; k < VAEAS_LANES / 4; k++)
+        acc[k] += acc[k + VAEAS_LANES / 4];
     double s = 0.0;
-    for (int k = 0; k < VAEAS_LANES; k++)
+    for (int k = 0; k < VAEAS_LANES / 4; k++)
         s += acc[k];
-    for (; i < n; i++)
-        s += (double)a[i] * b[i];
     return s;
 }
 
@@ -110,6 +116,27 @@ static inline float vaeas_log1pf_unit(float u)
 static inline float vaeas_softplusf(float l)
 {
     return (l > 0.0f ? l : 0.0f) + vaeas_log1pf_unit(vaeas_expf_nonpos(-fabsf(l)));
+}
+
+/* One path of the hierarchical softmax: IN/OUT s (L,) the node scores on entry, their
+ * sigmoids on exit; IN code (L,) 1 = left.  Returns sum_j log sigmoid(sign_j s_j),
+ * sign_j = 2 code_j - 1, with one exp per node: e = exp(-|s|), log sigmoid(t) =
+ * min(t, 0) - log1p(e), sigmoid(s) = 1 / (1 + e) for s >= 0 and e / (1 + e) otherwise.
+ * The L nodes form one SIMD loop (libm's exp and log1p per node, in double, took
+ * about as long as the node's 500-element dot product). */
+static inline double vaeas_path_logsig_f32(float *restrict s, const signed char *restrict code,
+                                           ptrdiff_t L)
+{
+    float acc = 0.0f;
+    #pragma omp simd reduction(+:acc)
+    for (ptrdiff_t j = 0; j < L; j++) {
+        float sj = s[j];
+        float e = vaeas_expf_nonpos(-fabsf(sj));
+        float t = code[j] ? sj : -sj;
+        acc += (t < 0.0f ? t : 0.0f) - vaeas_log1pf_unit(e);
+        s[j] = (sj >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
+    return acc;
 }
 
 /* IN x, l (D,); OUT dl (D,) when not NULL.  Returns sum_d x_d l_d - softplus(l_d).
