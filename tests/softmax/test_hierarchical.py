@@ -309,3 +309,22 @@ def test_kernels_equal_reference_hypothesis(V, h, B, n_threads, seed):
     o = np.argsort(L.touched_rows)
     assert (L.touched_rows[o] == r_rows).all()
     np.testing.assert_allclose(L.grad_rows[o], r_grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("h", [1, 31, 32, 33, 64, 95, 500])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_float32_kernels_equal_reference_across_widths(h, n_threads):
+    """float32 forward: the row dot's 32 lanes, its tail and the SIMD path loop
+    (widths below, at and above multiples of 32; paths of 11-12 nodes)."""
+    V, B = 3000, 64
+    L, H, labels, rng = make(V, h, dtype=np.float32, n_threads=n_threads, B=B, seed=h)
+    L.Wb[...] = rng.normal(scale=2.0 / np.sqrt(h), size=L.Wb.shape)   # scores of all signs and sizes
+    t = L.tree
+    logp = L.forward(H, labels).copy()
+    sig = L._sig[:B].copy()
+    r_logp, r_sig = ref.hs_forward(H.astype(np.float64), L.Wb.astype(np.float64), labels,
+                                   t.paths, t.codes, t.lengths)
+    np.testing.assert_allclose(logp, r_logp, rtol=3e-5, atol=3e-5)
+    for b in range(B):
+        n = t.lengths[labels[b]]
+        np.testing.assert_allclose(sig[b, :n], r_sig[b, :n], rtol=3e-5, atol=1e-6)
