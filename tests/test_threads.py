@@ -126,3 +126,33 @@ def test_environment_switch_turns_the_pool_off():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120, env=dict(env, VAEAS_NP_SHARED_BLAS_POOL="0"))
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_fork_after_parallel_kernels_does_not_hang():
+    """GNU OpenMP's threads do not survive fork: a child forked after its parent ran
+    parallel kernels trains on one kernel thread (with a warning) instead of hanging."""
+    code = '''
+import multiprocessing as mp, warnings
+import numpy as np
+from vaeas_np import VAE
+from vaeas_np._threads import get_num_threads
+
+X = (np.random.default_rng(0).random((256, 784)) < 0.2).astype(np.float32)
+
+def job(seed):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = VAE(epochs=1, seed=seed, n_threads=2, verbose=False).fit(X)
+        s = m.score(X[:8], k=16)
+    return get_num_threads(2), float(s), any("forked" in str(x.message) for x in w)
+
+if __name__ == "__main__":
+    VAE(epochs=1, seed=0, n_threads=2, verbose=False).fit(X)   # the parent's OpenMP threads start
+    with mp.get_context("fork").Pool(1) as pool:
+        n, s, warned = pool.apply(job, (1,))
+    assert n == 1 and warned and np.isfinite(s), (n, s, warned)
+    assert get_num_threads(2) == 2                             # the parent keeps its threads
+    print("ok")
+'''
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

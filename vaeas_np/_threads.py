@@ -12,9 +12,16 @@ not ``n``.  Set ``VAEAS_NP_SHARED_BLAS_POOL=0`` to keep OpenBLAS's own threads.
 BLAS builds without the hook (OpenBLAS < 0.3.27, MKL, Accelerate) are left as
 they are.  On entering a block OpenBLAS's own workers may still spin for up to
 ~0.1 s after the caller's last GEMM.
+
+GNU OpenMP's threads do not survive ``fork``: in a child forked after the
+parent ran a parallel kernel, a parallel region hangs.  Such a child runs the
+kernels on one thread (BLAS keeps its own threads, which OpenBLAS restarts
+after fork) and warns once; the 'spawn' or 'forkserver' start methods of
+multiprocessing keep every process parallel.
 """
 import contextlib
 import os
+import warnings
 
 from threadpoolctl import ThreadpoolController
 
@@ -24,6 +31,8 @@ _default = None
 _controller = None          # one ThreadpoolController: scanning the loaded libraries costs ~2 ms
 _pool_depth = 0             # nesting of shared_blas_pool blocks (the hook is process-wide)
 _pool_setters = None        # addresses of openblas_set_threads_callback_function, per library
+_openmp_started = False     # a kernel or BLAS call may have run on > 1 OpenMP thread here
+_openmp_lost = False        # forked from a process whose OpenMP threads had started
 
 
 def cpu_count():
@@ -40,13 +49,56 @@ def set_num_threads(n):
     _default = None if n is None else check_n_threads(n)
 
 
-def get_num_threads(n=None):
-    """Resolve ``n`` (None -> library default -> all cores) to a positive int."""
+def _resolve(n):
+    """``n`` (None -> library default -> all cores) as a positive int."""
     if n is not None:
         return check_n_threads(n)
     if _default is not None:
         return _default
     return cpu_count()
+
+
+def get_num_threads(n=None):
+    """Threads for the compiled kernels: ``n`` (None -> library default -> all cores)
+    as a positive int; 1 in a process forked after its parent's OpenMP threads
+    started (see the module notes)."""
+    global _openmp_started
+    n = _resolve(n)
+    if n > 1:
+        if _openmp_lost:
+            _warn_openmp_lost()
+            return 1
+        _openmp_started = True
+    return n
+
+
+_warned_lost = False
+
+
+def _warn_openmp_lost():
+    global _warned_lost
+    if not _warned_lost:
+        _warned_lost = True
+        warnings.warn(
+            "vaeas_np: this process was forked after its parent ran parallel kernels; GNU "
+            "OpenMP cannot start threads here (they would hang), so the compiled kernels run "
+            "on one thread in this process. Use multiprocessing's 'spawn' or 'forkserver' "
+            "start method to keep them parallel.", RuntimeWarning, stacklevel=3)
+
+
+def _after_fork_in_child():
+    global _openmp_lost, _pool_depth
+    if _openmp_started:
+        _openmp_lost = True
+    if _pool_depth:            # forked inside a shared block: OpenBLAS gets its threads back
+        from ._ext import blas_pool
+        for setter in _callback_setters():
+            blas_pool.install(setter, False)
+        _pool_depth = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def check_n_threads(n):
@@ -87,7 +139,7 @@ def shared_pool_possible():
     OpenBLAS has the threads callback.  Does not load the compiled core."""
     if os.environ.get("VAEAS_NP_SHARED_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    return bool(_callback_setters())
+    return not _openmp_lost and bool(_callback_setters())
 
 
 def shared_pool_enabled():
@@ -118,7 +170,7 @@ def shared_blas_pool():
     try:
         yield True
     finally:
-        _pool_depth -= 1
+        _pool_depth = max(0, _pool_depth - 1)       # 0 already in a child forked in the block
         if _pool_depth == 0:
             for setter in _callback_setters():
                 blas_pool.install(setter, False)
@@ -131,9 +183,10 @@ def thread_limits(n, share_pool=True):
     With ``share_pool`` (the default) BLAS also runs on the kernels' OpenMP
     threads (:func:`shared_blas_pool`).
     """
+    n_blas = _resolve(n)
     n = get_num_threads(n)
-    with _get_controller().limit(limits=n, user_api="blas"):
-        if share_pool:
+    with _get_controller().limit(limits=n_blas, user_api="blas"):
+        if share_pool and n > 1:
             with shared_blas_pool():
                 yield n
         else:
