@@ -91,9 +91,7 @@ def _after_fork_in_child():
     if _openmp_started:
         _openmp_lost = True
     if _pool_depth:            # forked inside a shared block: OpenBLAS gets its threads back
-        from ._ext import blas_pool
-        for setter in _callback_setters():
-            blas_pool.install(setter, False)
+        _install_callback(False)
         _pool_depth = 0
 
 
@@ -150,35 +148,39 @@ def shared_pool_enabled():
     return blas_pool.has_openmp()
 
 
+def _install_callback(on):
+    """Point every hookable OpenBLAS at our OpenMP callback, or back at its own threads."""
+    from ._ext import blas_pool
+    for setter in _callback_setters():
+        blas_pool.install(setter, on)
+
+
 @contextlib.contextmanager
 def shared_blas_pool():
-    """Inside the block, numpy's OpenBLAS runs its jobs on our OpenMP threads.
-
-    Meant for long work (a training run): on entry OpenBLAS's own workers may
-    still spin for ~0.1 s.  Nested blocks are fine; the hook is removed when the
-    outermost block exits, even on an exception.
+    """Inside the block, numpy's OpenBLAS runs its jobs on our OpenMP threads
+    (yields whether it does).  On entry OpenBLAS's own workers may still spin for
+    ~0.1 s after the caller's last GEMM.  Nested blocks are fine; the hook is
+    removed when the outermost block exits, even on an exception.
     """
     global _pool_depth
     if not shared_pool_enabled():
         yield False
         return
-    from ._ext import blas_pool
     if _pool_depth == 0:
-        for setter in _callback_setters():
-            blas_pool.install(setter, True)
+        _install_callback(True)
     _pool_depth += 1
     try:
         yield True
     finally:
         _pool_depth = max(0, _pool_depth - 1)       # 0 already in a child forked in the block
         if _pool_depth == 0:
-            for setter in _callback_setters():
-                blas_pool.install(setter, False)
+            _install_callback(False)
 
 
 @contextlib.contextmanager
 def thread_limits(n, share_pool=True):
-    """Limit BLAS to ``n`` threads inside the block; yields ``n`` for the kernels.
+    """Limit BLAS to ``n`` threads inside the block; yields the kernels' thread
+    count (``n``, or 1 in a child forked after parallel kernels: module notes).
 
     With ``share_pool`` (the default) BLAS also runs on the kernels' OpenMP
     threads (:func:`shared_blas_pool`).
