@@ -96,13 +96,26 @@ def forward(const floating[:, ::1] H,        # IN  (B, h)
             const int64_t[::1] lengths,      # IN  (V,)
             floating[::1] logp,              # OUT (B,) log s(label | h)
             floating[:, ::1] sig,            # OUT (B, D) sigmoid(score) along the path
-            int n_threads=1):
-    """log s(labels[b] | H[b]) for every row b; stores the path sigmoids for backward."""
+            int n_threads=1,
+            floating[:, ::1] g=None,         # OUT (B, D) code - sig, when given
+            floating[:, ::1] dH=None):       # OUT (B, h) d logp / dH, with g
+    """log s(labels[b] | H[b]) for every row b; stores the path sigmoids for backward.
+
+    With ``g`` and ``dH`` it also computes the per-example part of ``backward``
+    for ``dlogp = 1`` (g = code - sig, dH[b] = sum_j g_j w_n) right after each
+    example's forward, while its path rows are still in L1/L2 (a separate pass
+    reads them again from L3); ``backward(..., have_g_dH=True)`` then does only
+    the node rows.
+    """
     cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
     cdef Py_ssize_t b, e
     _check_common(B, h, Wb.shape[0], V, D, labels, paths, codes, lengths, Wb.shape[1])
     if logp.shape[0] != B or sig.shape[0] != B or sig.shape[1] != D:
         raise ValueError("hsoftmax.forward: logp must be (B,) and sig (B, D)")
+    cdef bint grad = g is not None
+    if grad and (dH is None or g.shape[0] != B or g.shape[1] != D or dH.shape[0] != B
+                 or dH.shape[1] != h):
+        raise ValueError("hsoftmax.forward: g must be (B, D) and dH (B, h), both or neither")
     for b in range(B):
         if labels[b] < 0 or labels[b] >= V:
             raise IndexError(f"hsoftmax.forward: label {labels[b]} outside [0, {V})")
@@ -111,6 +124,9 @@ def forward(const floating[:, ::1] H,        # IN  (B, h)
             e = labels[b]
             _forward_row(&H[b, 0], &Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e],
                          &logp[b], &sig[b, 0])
+            if grad:
+                _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], 1,
+                              &sig[b, 0], &g[b, 0], &dH[b, 0], True)
 
 
 cdef void _backward_row(const floating* Wb, Py_ssize_t h, const int64_t* path,
@@ -159,8 +175,13 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
              int64_t[::1] occ,                # OUT (>= B*D,) occurrences b*D + j grouped by node
              floating[:, ::1] grad_rows,      # OUT (>= k, h+1) row i = gradient of node touched[i]
              bint need_dH=True,
-             int n_threads=1):
-    """Gradients of sum_b dlogp[b] logp[b]; returns k, the number of touched nodes."""
+             int n_threads=1,
+             bint have_g_dH=False):
+    """Gradients of sum_b dlogp[b] logp[b]; returns k, the number of touched nodes.
+
+    ``have_g_dH``: ``g`` and ``dH`` already hold forward's values for dlogp = 1
+    (``dlogp`` must then be all ones, and is not read); only the node rows are formed.
+    """
     cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
     cdef Py_ssize_t R = Wb.shape[0], b, e, j, n, s, i, k = 0, total = 0
     _check_common(B, h, R, V, D, labels, paths, codes, lengths, Wb.shape[1])
@@ -180,7 +201,7 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
     if kmax < min(total, R):
         raise ValueError(f"hsoftmax.backward: buffers hold {kmax} rows, need up to {min(total, R)}")
     with nogil:
-        for b in prange(B, num_threads=n_threads, schedule="static"):
+        for b in prange(B if not have_g_dH else 0, num_threads=n_threads, schedule="static"):
             e = labels[b]
             _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], dlogp[b],
                           &sig[b, 0], &g[b, 0], &dH[b, 0] if need_dH else NULL, need_dH)

@@ -328,3 +328,30 @@ def test_float32_kernels_equal_reference_across_widths(h, n_threads):
     for b in range(B):
         n = t.lengths[labels[b]]
         np.testing.assert_allclose(sig[b, :n], r_sig[b, :n], rtol=3e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_forward_with_grad_equals_separate_backward(dtype, n_threads):
+    """forward(with_grad=True) forms the per-example gradients in the forward pass:
+    backward(1.0) then gives the same dH and node rows bit for bit; they serve once
+    (a second backward, or one with dlogp != 1, recomputes)."""
+    V, h, B = 700, 37, 29
+    L, H, labels, rng = make(V, h, dtype=dtype, n_threads=n_threads, B=B, seed=5)
+    L.forward(H, labels)
+    dH = L.backward(1.0).copy()
+    rows, grad = L.touched_rows.copy(), L.grad_rows[:len(L.touched_rows)].copy()
+    logp = L.forward(H, labels, with_grad=True).copy()
+    np.testing.assert_array_equal(logp, L.forward(H, labels))
+    L.forward(H, labels, with_grad=True)
+    fused = L.backward(1.0)
+    np.testing.assert_array_equal(fused, dH)
+    np.testing.assert_array_equal(L.touched_rows, rows)
+    np.testing.assert_array_equal(L.grad_rows[:len(rows)], grad)
+    fused *= 0                                   # a caller may reuse dH in place
+    np.testing.assert_array_equal(L.backward(1.0), dH)
+    dl = rng.normal(size=B).astype(dtype)
+    L.forward(H, labels, with_grad=True)
+    want = dl[:, None] * dH
+    np.testing.assert_allclose(L.backward(dl), want, rtol=1e-6 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-12)

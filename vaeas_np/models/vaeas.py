@@ -261,8 +261,9 @@ class VAEAS(VAE):
         buf[:, nh:] = z
         return buf
 
-    def _classifier_forward(self, z, labels):
-        return self.output_.forward(self._hidden(z), labels)
+    def _classifier_forward(self, z, labels, with_grad=False):
+        """log s(labels | z); ``with_grad`` when :meth:`_classifier_backward` follows."""
+        return self.output_.forward(self._hidden(z), labels, with_grad)
 
     def _classifier_backward(self, need_dz=True):
         """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None."""
@@ -284,7 +285,7 @@ class VAEAS(VAE):
     def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
         B = z.shape[0]
         labels = self.labels_[idx]
-        logp = self._classifier_forward(z, labels)
+        logp = self._classifier_forward(z, labels, with_grad=True)
         mean_logp = float(logp.mean(dtype=np.float64))
         mi = math.log(self.n_labels_) + mean_logp
         stats["mi"] = mi
@@ -310,7 +311,7 @@ class VAEAS(VAE):
         self._classifier_step(B)
         super()._optimizer_step()
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
-            self._classifier_forward(z, labels)
+            self._classifier_forward(z, labels, with_grad=True)
             self._classifier_backward(need_dz=False)
             self._classifier_step(B)
 

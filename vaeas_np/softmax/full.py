@@ -38,8 +38,9 @@ class FullSoftmax(OutputLayerBase):
         self._logits = np.empty((B, self.n_labels), self.dtype)
         self._zinv = np.empty(B, self.dtype)
 
-    def forward(self, H, labels):
+    def forward(self, H, labels, with_grad=False):
         """log s(labels[b] | H[b]): (B,) (an internal buffer; copy to keep).
+        (``with_grad`` is accepted for the hierarchical layer's interface; unused.)
 
         Keeps a reference to ``H`` for backward; the (B, V) logits buffer then
         holds exp(x - max x) per row, which backward turns into dlogits in place.

@@ -80,22 +80,30 @@ class HierarchicalSoftmax(OutputLayerBase):
 
     # ---- training path ----
 
-    def forward(self, H, labels):
+    def forward(self, H, labels, with_grad=False):
         """log s(labels[b] | H[b]) for each row: (B,) in the layer's dtype.
 
         Keeps references to ``H`` and ``labels`` for :meth:`backward` (do not
         modify them in between).  The returned array is an internal buffer
-        overwritten by the next forward: copy it to keep it.
+        overwritten by the next forward: copy it to keep it.  ``with_grad=True``
+        (training, when ``backward(1.0)`` follows) also forms the per-example
+        gradients while each example's path rows are still in cache; backward
+        then only forms the node rows (the same numbers either way).
         """
         H, labels = self._check_input(H, labels)
         B = H.shape[0]
         self._ensure_capacity(B)
         t = self.tree
         logp = self._logp_buf[:B]
-        _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
-                        self._sig[:B], self.threads)
+        if with_grad:
+            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
+                            self._sig[:B], self.threads, self._g[:B], self._dH_buf[:B])
+        else:
+            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
+                            self._sig[:B], self.threads)
         self._H, self._labels, self._B = H, labels, B
         self._have_grad = False
+        self._fwd_grad = with_grad        # g and dH hold forward's values for dlogp = 1
         return logp
 
     def backward(self, dlogp=1.0, need_dH=True):
@@ -108,10 +116,13 @@ class HierarchicalSoftmax(OutputLayerBase):
         d = self._dlogp(dlogp)
         B, t = self._B, self.tree
         dH = self._dH_buf[:B]
+        # forward's gradients serve once (the caller may overwrite dH in place)
+        have = self._fwd_grad and np.ndim(dlogp) == 0 and float(dlogp) == 1.0
+        self._fwd_grad = False
         self._k = _hs_ext.backward(
             self._H, self.Wb, self._labels, t.paths, t.codes, t.lengths, self._sig[:B], d,
             self._g[:B], dH, self._node_slot, self._touched, self._offsets, self._cursor,
-            self._occ, self._grad_rows, need_dH, self.threads)
+            self._occ, self._grad_rows, need_dH or have, self.threads, have)
         self._have_grad = True
         return dH if need_dH else None
 
