@@ -112,7 +112,7 @@ def ours_hs_kernel(a, numpy_ref=False):
     t = L.tree
 
     def kernel(lab):
-        L.forward(Hm, lab)
+        L.forward(Hm, lab, with_grad=True)          # as in training: backward(1.0) follows
         L.backward(1.0)
         L.step(-1.0 / B, 1e-3)
 

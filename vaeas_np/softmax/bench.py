@@ -34,8 +34,8 @@ def bench_hierarchical(B, h, V, threads, repeat, seed=0):
     batches = [rng.integers(0, V, B) for _ in range(64)]   # fresh rows each step, as in training
     it = iter(range(1 << 62))
 
-    def kernel():
-        L.forward(H, batches[next(it) % len(batches)])
+    def kernel():                       # the training path: forward with the gradients
+        L.forward(H, batches[next(it) % len(batches)], with_grad=True)
         L.backward(1.0)
         L.step(-1.0 / B, 1e-3)
 
