@@ -20,14 +20,28 @@
 #ifndef VAEAS_BLAS_POOL_H
 #define VAEAS_BLAS_POOL_H
 #include <stddef.h>
+
+typedef void (*blas_set_callback_t)(void *);
+typedef void (*blas_dojob_t)(int thread_num, void *jobdata, int dojob_data);
+
+#ifdef _WIN32
+/* No pthreads for the fallback: the hook is not offered here (has_openmp() is false,
+ * and vaeas_np._threads never installs it on Windows); it stops the process if it ever is. */
+#include <stdlib.h>
+static void blas_pool_callback(int sync, blas_dojob_t dojob, int numjobs, size_t elsize,
+                               void *jobdata, int data) {
+    (void)sync; (void)dojob; (void)numjobs; (void)elsize; (void)jobdata; (void)data;
+    abort();
+}
+static long blas_pool_get_calls(void) { return 0; }
+static int blas_pool_has_openmp(void) { return 0; }
+#else
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-typedef void (*blas_dojob_t)(int thread_num, void *jobdata, int dojob_data);
 
 typedef struct { blas_dojob_t dojob; int i; void *job; int data; } blas_job_arg;
 
@@ -102,8 +116,6 @@ static void blas_pool_run_all(blas_dojob_t dojob, int numjobs, size_t elsize,
     blas_pool_pthreads(dojob, numjobs, elsize, jobdata, data);
 }
 
-typedef void (*blas_set_callback_t)(void *);
-
 static long blas_pool_get_calls(void) {
     pthread_mutex_lock(&blas_pool_one_call);
     long n = blas_pool_calls;
@@ -118,4 +130,5 @@ static int blas_pool_has_openmp(void) {
     return 0;
 #endif
 }
+#endif  /* _WIN32 */
 #endif

@@ -21,6 +21,7 @@ multiprocessing keep every process parallel.
 """
 import contextlib
 import os
+import sys
 import warnings
 
 from threadpoolctl import ThreadpoolController
@@ -136,6 +137,8 @@ def shared_pool_possible():
     """True unless switched off (``VAEAS_NP_SHARED_BLAS_POOL=0``) or no loaded
     OpenBLAS has the threads callback.  Does not load the compiled core."""
     if os.environ.get("VAEAS_NP_SHARED_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if sys.platform == "win32":         # the callback's fallback needs pthreads
         return False
     return not _openmp_lost and bool(_callback_setters())
 
