@@ -46,7 +46,6 @@ class OutputLayerBase:
         self.t = 0                  # Adam step counter (number of step() calls)
         self._cap = 0               # batch capacity of the buffers
         self._H = self._labels = None
-        self._fwd_grad = False       # forward also formed the per-example gradients
         self._B = 0
         self._have_grad = False
 

@@ -63,6 +63,7 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._node_slot = np.full(R, -1, np.int64)
         self._k = 0
         self.row_lr = None          # per-node learning-rate factors (set_row_learning_rates)
+        self._fwd_grad = False      # the last forward also formed g and dH (dlogp = 1)
 
     # ---- buffers ----
 
@@ -95,12 +96,9 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._ensure_capacity(B)
         t = self.tree
         logp = self._logp_buf[:B]
-        if with_grad:
-            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
-                            self._sig[:B], self.threads, self._g[:B], self._dH_buf[:B])
-        else:
-            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
-                            self._sig[:B], self.threads)
+        g, dH = (self._g[:B], self._dH_buf[:B]) if with_grad else (None, None)
+        _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
+                        self._sig[:B], self.threads, g, dH)
         self._H, self._labels, self._B = H, labels, B
         self._have_grad = False
         self._fwd_grad = with_grad        # g and dH hold forward's values for dlogp = 1
@@ -122,7 +120,7 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._k = _hs_ext.backward(
             self._H, self.Wb, self._labels, t.paths, t.codes, t.lengths, self._sig[:B], d,
             self._g[:B], dH, self._node_slot, self._touched, self._offsets, self._cursor,
-            self._occ, self._grad_rows, need_dH or have, self.threads, have)
+            self._occ, self._grad_rows, need_dH, self.threads, have)
         self._have_grad = True
         return dH if need_dH else None
 
