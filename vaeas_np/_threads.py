@@ -63,8 +63,12 @@ def get_num_threads(n=None):
     """Threads for the compiled kernels: ``n`` (None -> library default -> all cores)
     as a positive int; 1 in a process forked after its parent's OpenMP threads
     started (see the module notes)."""
+    return _kernel_threads(_resolve(n))
+
+
+def _kernel_threads(n):
+    """The kernels' share of a resolved count ``n``: 1 after a fork that lost OpenMP."""
     global _openmp_started
-    n = _resolve(n)
     if n > 1:
         if _openmp_lost:
             _warn_openmp_lost()
@@ -84,7 +88,7 @@ def _warn_openmp_lost():
             "vaeas_np: this process was forked after its parent ran parallel kernels; GNU "
             "OpenMP cannot start threads here (they would hang), so the compiled kernels run "
             "on one thread in this process. Use multiprocessing's 'spawn' or 'forkserver' "
-            "start method to keep them parallel.", RuntimeWarning, stacklevel=3)
+            "start method to keep them parallel.", RuntimeWarning, stacklevel=4)
 
 
 def _after_fork_in_child():
@@ -189,7 +193,7 @@ def thread_limits(n, share_pool=True):
     threads (:func:`shared_blas_pool`).
     """
     n_blas = _resolve(n)
-    n = get_num_threads(n)
+    n = _kernel_threads(n_blas)
     with _get_controller().limit(limits=n_blas, user_api="blas"):
         if share_pool and n > 1:
             with shared_blas_pool():
