@@ -166,20 +166,18 @@ class VAEAS(VAE):
         check_positive_int("classifier_steps", self.classifier_steps)
         check_positive_int("deep_node_max_leaves", self.deep_node_max_leaves, minimum=2)
         g = self.warm_start_gain
-        if g is not None and (isinstance(g, bool) or not isinstance(g, (int, float))
-                              or not math.isfinite(g) or g < 0):
+        if g is not None and not (_is_real(g) and g >= 0):
             raise InvalidParameterError(
                 f"warm_start_gain must be a finite number >= 0 or None, got {g!r}")
         if not isinstance(self.classifier_skip, (bool, np.bool_)):
             raise InvalidParameterError(f"classifier_skip must be True or False, "
                                         f"got {self.classifier_skip!r}")
         g = self.classifier_lr_decay
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 < g <= 1:
+        if not (_is_real(g) and 0 < g <= 1):
             raise InvalidParameterError(
                 f"classifier_lr_decay must be a number in (0, 1], got {g!r}")
         f = self.deep_node_lr_factor
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not math.isfinite(f) \
-                or f <= 0:
+        if not (_is_real(f) and f > 0):
             raise InvalidParameterError(
                 f"deep_node_lr_factor must be a finite number > 0, got {f!r}")
         if any(int(e) < 0 for e in tuple(self.rebuild_epochs)):
@@ -467,6 +465,11 @@ class VAEAS(VAE):
             for k in _FULL_STATE:
                 getattr(out, k)[...] = arrays[f"output/{k}"]
         out.t = meta["output_step"]
+
+
+def _is_real(v):
+    """A finite Python int or float (not a bool)."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def _check_choice(name, value, choices):
