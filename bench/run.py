@@ -132,9 +132,12 @@ def row(key, label, unit, ours, torch_res, opts, peak):
         cells += ["—", "—"]
     g_o, g_t = gflops(ours), gflops(torch_res) if has_t else None
     cells.append(f"{fmt(g_o)} ({100 * g_o / peak:.0f}%)" if g_o else "—")
-    cells.append(f"{fmt(g_t)} ({100 * g_t / peak:.0f}%)" if g_t else "—")
+    on_gpu = has_t and "gpu_mem_mb" in torch_res.get("notes", {})
+    cells.append("—" if not g_t else f"{fmt(g_t)} (GPU)" if on_gpu
+                 else f"{fmt(g_t)} ({100 * g_t / peak:.0f}%)")
     cells.append(f"{ours['peak_rss_mb']:.0f} / "
-                 + (f"{torch_res['peak_rss_mb']:.0f}" if has_t else "—"))
+                 + (f"{torch_res['peak_rss_mb']:.0f}" if has_t else "—")
+                 + (f" + {torch_res['notes']['gpu_mem_mb']:.0f} GPU" if on_gpu else ""))
     return "| " + " | ".join(cells) + " |"
 
 
@@ -183,6 +186,10 @@ def main(argv=None):
                    help="torch.compile for PyTorch training (default: auto, --quick: off)")
     p.add_argument("--cases", nargs="+", default=[k for k, *_ in CASES])
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
+                   help="where PyTorch runs: the same CPU (default, the contest) or a CUDA "
+                        "GPU (ours stays on the CPU; GFLOP/s of a GPU run get no %% of the "
+                        "CPU's peak)")
     p.add_argument("--out", help="also write the Markdown report to this file")
     a = p.parse_args(argv)
     a.rounds = a.rounds or (2 if a.quick else 3)
@@ -201,6 +208,7 @@ def main(argv=None):
         extra = ["--compile", comp] if key in ("vae", "hierarchical", "full") else []
         if key == "mi":                                  # compiled block: ~3x faster, always
             extra = ["--compile", a.compile or "on"]
+        extra += ["--torch-device", a.torch_device]
         rounds = [(run_one(key, "ours", a.threads, o),
                    run_one(key, "torch", a.threads, o, extra) if have_torch else None)
                   for _ in range(a.rounds)]             # alternate: load drift hits both
@@ -223,8 +231,12 @@ def render(a, comp, opts, results, peak_gf, elapsed):
     head = ("| case | unit | ours: median [min–max] | PyTorch: median [min–max] | "
             "ratio (torch/ours, medians) | ratio (best/best) | ours GFLOP/s (% peak) | "
             "PyTorch GFLOP/s (% peak) | peak RSS MB ours / torch |")
+    devices = sorted({r[1]["notes"]["device"] for r in results.values()
+                      if r[1] and "error" not in r[1] and "device" in r[1].get("notes", {})})
+    where = ("PyTorch on " + ", ".join(devices) if devices and devices != ["cpu"]
+             else "the same CPU")
     lines = [f"## vaeas_np vs PyTorch ({'--quick' if a.quick else 'full'} run, "
-             f"{a.threads} threads, {time.strftime('%Y-%m-%d %H:%M')})", "",
+             f"{a.threads} threads, {where}, {time.strftime('%Y-%m-%d %H:%M')})", "",
              head, "|" + "---|" * 9]
     for key, label, unit, _ in CASES:
         if key in results:
@@ -256,7 +268,10 @@ def render(a, comp, opts, results, peak_gf, elapsed):
               f"- PyTorch: float32, Adam fused, SparseAdam on the tree's node rows, "
               f"torch.compile of the training loss: {comp}"
               + (" (kept only where it was faster than eager)" if comp == "auto" else "")
-              + f"; of the MI block kernel (GEMM + logsumexp): {a.compile or 'on'}.",
+              + f"; of the MI block kernel (GEMM + logsumexp): {a.compile or 'on'}"
+              + ("; on CUDA: mode reduce-overhead (CUDA graphs), TF32 off (true float32), "
+                 "GPU memory = torch.cuda.max_memory_allocated" if a.torch_device == "cuda"
+                 else "") + ".",
               f"- Spread = [min–max] of {a.rounds} alternating ours/PyTorch processes x "
               f"{opts['vae']['repeats']} timed blocks each; "
               f"total bench time {elapsed:.0f} s.",

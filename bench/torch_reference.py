@@ -36,12 +36,31 @@ LOG2PI = math.log(2 * math.pi)
 
 
 # ----------------------------------------------------------------- setup
-def setup(threads):
-    """Thread count equal to ours; returns the device (CUDA when available) and its name."""
+def setup(threads, device="cpu"):
+    """Thread count equal to ours; returns the device and its name.
+
+    ``device``: "cpu" (the default: the comparison is on the same CPU) or "cuda".
+    Float32 stays float32 on CUDA too: TF32 matrix products are left off (PyTorch's
+    default for matmul), so both sides do the same arithmetic.
+    """
     torch.set_num_threads(threads)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
-    return dev, name
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--torch-device cuda: this PyTorch build sees no CUDA device "
+                             f"(torch {torch.__version__}); use --torch-device cpu.")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        return torch.device("cuda"), torch.cuda.get_device_name(0)
+    if device != "cpu":
+        raise SystemExit(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+    return torch.device("cpu"), "cpu"
+
+
+def gpu_memory_mb(dev):
+    """Peak memory PyTorch allocated on ``dev`` (MB), or None on the CPU."""
+    if dev.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(dev) / 2 ** 20
 
 
 def sync(dev):
@@ -299,12 +318,14 @@ def time_training(kind, dev, steps, repeats, warmup=3, compile_mode=None, adam="
 
 # ----------------------------------------------------------------- evaluation
 @torch.inference_mode()
-def iwae_nll(model, X, k, chunk_rows=4096):
+def iwae_nll(model, X, k, chunk_rows=None):
     """Mean importance-weighted NLL (nats) of the rows of X, k samples each, in chunks.
 
     Per chunk of s samples of all n images: w = log p(x|z) + log p(z) - log q(z|x);
     the chunks' logsumexp are merged with one final logsumexp.
     """
+    if chunk_rows is None:                   # a GPU wants large launches; 4,096 rows suit a CPU
+        chunk_rows = 2 ** 16 if X.device.type == "cuda" else 4096
     n = X.shape[0]
     mu, logvar = model.encode(X)
     std = torch.exp(0.5 * logvar)
@@ -351,13 +372,15 @@ def block_kernel(compile_block):
 
 
 @torch.inference_mode()
-def gmm_logdensity(Z, mu, logvar, block_points=256, compile_block=False):
+def gmm_logdensity(Z, mu, logvar, block_points=None, compile_block=False):
     """log (1/N) sum_n N(Z_m; mu_n, diag exp(logvar_n)) for every row of Z (M,), float64.
 
     Blocked over points (the last block zero-padded, so one compiled shape);
     inside a block one GEMM gives every squared Mahalanobis distance:
     sum_d (z-mu)^2/var = [z^2, z] . [1/var, -2 mu/var] + sum_d mu^2/var.
     """
+    if block_points is None:                 # GPU: fewer, larger launches
+        block_points = 2048 if Z.device.type == "cuda" else 256
     N, d = mu.shape
     M = Z.shape[0]
     ivar = torch.exp(-logvar)
