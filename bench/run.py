@@ -269,9 +269,10 @@ def render(a, comp, opts, results, peak_gf, elapsed):
               f"torch.compile of the training loss: {comp}"
               + (" (kept only where it was faster than eager)" if comp == "auto" else "")
               + f"; of the MI block kernel (GEMM + logsumexp): {a.compile or 'on'}"
-              + ("; on CUDA: mode reduce-overhead (CUDA graphs), TF32 off (true float32), "
-                 "GPU memory = torch.cuda.max_memory_allocated" if a.torch_device == "cuda"
-                 else "") + ".",
+              + ("; on CUDA: TF32 off (true float32), GPU memory = "
+                 "torch.cuda.max_memory_allocated"
+                 + (", training compiled in mode reduce-overhead (CUDA graphs)"
+                    if comp != "off" else "") if a.torch_device == "cuda" else "") + ".",
               f"- Spread = [min–max] of {a.rounds} alternating ours/PyTorch processes x "
               f"{opts['vae']['repeats']} timed blocks each; "
               f"total bench time {elapsed:.0f} s.",
