@@ -127,7 +127,7 @@ def row(key, label, unit, ours, torch_res, opts, peak):
     if has_t:
         ratio = np.median(torch_res["times"]) / np.median(ours["times"])
         best = np.min(torch_res["times"]) / np.min(ours["times"])
-        cells += [f"**{ratio:.2f}x**", f"{best:.2f}x"]
+        cells += [f"**{ratio:.3g}x**", f"{best:.3g}x"]      # 3 digits: GPU ratios are << 1
     else:
         cells += ["—", "—"]
     g_o, g_t = gflops(ours), gflops(torch_res) if has_t else None
@@ -147,7 +147,7 @@ def rate_line(res_o, res_t):
         return r["work"] / float(np.median(r["times"])) if r and "error" not in r else None
     ro, rt = rate(res_o), rate(res_t)
     return (f"IWAE throughput: ours {fmt(ro)} image-samples/s, PyTorch {fmt(rt)} "
-            f"image-samples/s" + (f" (ratio {ro / rt:.2f}x)" if ro and rt else ""))
+            f"image-samples/s" + (f" (ratio {ro / rt:.3g}x)" if ro and rt else ""))
 
 
 def machine():
