@@ -161,7 +161,7 @@ class VAE:
         d = int(self.latent_dim)
         self.n_features_in_ = int(n_features)
         self.encoder_ = MLP((n_features, *self.encoder_layers, 2 * d), self.activation,
-                            "identity", dt)
+                            "identity", dt, sparse_input=True)   # binarised images: ~87% zeros
         self.decoder_ = MLP((d, *self.decoder_layers, n_features), self.activation,
                             "identity", dt)
         rng = self.rngs_["init"]

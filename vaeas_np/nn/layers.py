@@ -12,6 +12,7 @@ import numpy as np
 from .._ext import fused as _fused
 from ..errors import InvalidParameterError
 from .activations import ACTIVATIONS, DERIVATIVES
+from .sparse_input import MAX_DENSITY, SparseRows
 
 #: initialisation per activation: He (Kaiming) normal for ReLU, Glorot uniform otherwise
 INIT = {"relu": "he", "identity": "glorot", "tanh": "glorot", "sigmoid": "glorot"}
@@ -54,9 +55,16 @@ class Dense:
             raise InvalidParameterError(f"unknown initialisation {scheme!r}")
         self.b[...] = 0
 
-    def forward(self, x, out, n_threads=1):
-        """out = act(x @ W + b); returns ``out`` (kept by the caller for backward)."""
-        np.matmul(x, self.W, out=out)
+    def forward(self, x, out, n_threads=1, x_rows=None):
+        """out = act(x @ W + b); returns ``out`` (kept by the caller for backward).
+
+        ``x_rows``: the same ``x`` as :class:`SparseRows` (then x @ W reads only the
+        rows of W that x uses).
+        """
+        if x_rows is not None:
+            x_rows.matmul(self.W, out, n_threads)
+        else:
+            np.matmul(x, self.W, out=out)
         if out.flags.c_contiguous:
             # bias (and ReLU) fused in one pass of the compiled core
             _fused.bias_act(out, self.b, self.activation == "relu", n_threads)
@@ -64,18 +72,21 @@ class Dense:
         out += self.b
         return self._act(out)
 
-    def backward(self, x, y, delta, dx=None, n_threads=1):
+    def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
         in place into dL/d(pre-activation)).  Writes grad_W, grad_b; returns
-        dL/dx in ``dx`` when given.
+        dL/dx in ``dx`` when given.  ``x_rows``: as in :meth:`forward`.
         """
         if self.activation == "relu" and delta.flags.c_contiguous and y.flags.c_contiguous:
             _fused.relu_backward(y, delta, n_threads)  # dL/da = dL/dy * 1[a > 0]
         else:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
-        np.matmul(x.T, delta, out=self.grad_W)    # dL/dW = x^T dL/da
+        if x_rows is not None:
+            x_rows.t_matmul(delta, self.grad_W, n_threads)
+        else:
+            np.matmul(x.T, delta, out=self.grad_W)    # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=self.grad_b)    # dL/db = sum_batch dL/da
         if dx is not None:
             np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
@@ -86,10 +97,15 @@ class MLP:
     """A stack of Dense layers: ``sizes = (n_in, h1, ..., n_out)``.
 
     Hidden layers use ``activation``; the last layer ``output_activation``.
+    ``sparse_input``: when a batch's input is mostly zeros (at most
+    :data:`~vaeas_np.nn.sparse_input.MAX_DENSITY` nonzeros, e.g. binarised
+    images), the first layer's forward and weight gradient skip the zeros
+    (:class:`~vaeas_np.nn.sparse_input.SparseRows`); the same function, rounded
+    differently.
     """
 
     def __init__(self, sizes, activation="relu", output_activation="identity",
-                 dtype=np.float32):
+                 dtype=np.float32, sparse_input=False):
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or any(s < 1 for s in sizes):
             raise InvalidParameterError(f"layer sizes must be >= 1, got {sizes}")
@@ -101,6 +117,9 @@ class MLP:
         self.grads = np.zeros(n, dtype=self.dtype)
         self._bind()
         self._buffers = {}
+        self.sparse_input = bool(sparse_input)
+        self._rows = {}             # batch size -> SparseRows work buffers
+        self._x_rows = None
         self.n_threads = 1          # threads of the fused kernels (the owner sets it)
 
     def _bind(self):
@@ -124,13 +143,25 @@ class MLP:
                 self._buffers.pop(next(iter(self._buffers)))
         return buf
 
+    def _sparse_rows(self, x):
+        """``x`` as SparseRows when the sparse path applies to it, else None."""
+        if not (self.sparse_input and x.dtype == self.dtype and x.flags.c_contiguous):
+            return None
+        rows = self._rows.get(x.shape[0])
+        if rows is None:
+            rows = self._rows[x.shape[0]] = SparseRows(x.shape[0], x.shape[1], self.dtype)
+            if len(self._rows) > 2:     # training and one evaluation batch size
+                self._rows.pop(next(iter(self._rows)))
+        return rows if rows.load(x, self.n_threads) <= MAX_DENSITY else None
+
     def forward(self, x):
         """Returns the output (an internal buffer, valid until the next forward)."""
         outs = self._buffers_for(x.shape[0])[0]
         self._x = x
+        self._x_rows = self._sparse_rows(x)
         h = x
-        for layer, out in zip(self.layers, outs):
-            h = layer.forward(h, out, self.n_threads)
+        for i, (layer, out) in enumerate(zip(self.layers, outs)):
+            h = layer.forward(h, out, self.n_threads, self._x_rows if i == 0 else None)
         self._outs = outs
         return h
 
@@ -142,14 +173,15 @@ class MLP:
         for i in range(len(self.layers) - 1, -1, -1):
             x_in = self._x if i == 0 else outs[i - 1]
             dx = deltas[i] if (i > 0 or need_input_grad) else None
-            self.layers[i].backward(x_in, outs[i], delta, dx, self.n_threads)
+            self.layers[i].backward(x_in, outs[i], delta, dx, self.n_threads,
+                                    self._x_rows if i == 0 else None)
             delta = dx
         return delta
 
     def astype(self, dtype):
         """A copy of this MLP with parameters cast to ``dtype``."""
         act = self.layers[0].activation if len(self.layers) > 1 else "identity"
-        new = MLP(self.sizes, act, self.layers[-1].activation, dtype)
+        new = MLP(self.sizes, act, self.layers[-1].activation, dtype, self.sparse_input)
         new.params[...] = self.params
         return new
 
