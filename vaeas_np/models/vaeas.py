@@ -291,9 +291,12 @@ class VAEAS(VAE):
         stats["sc"] = -mean_logp
         w = float(self.alpha) - float(self.beta)
         stats["_extra_loss"] = w * mi
+        self._classifier_batch = (z, labels, B)
+        if w == 0:                                   # alpha = beta: nothing flows into z
+            self._classifier_backward(need_dz=False)
+            return None
         dz = self._classifier_backward(need_dz=True)
         dz *= w / B                                  # (alpha - beta)/B * d(sum log s)/dz
-        self._classifier_batch = (z, labels, B)
         return dz
 
     def _classifier_step(self, B):
