@@ -150,11 +150,43 @@ def test_save_load_and_resume(tmp_path, softmax):
     (dict(deep_node_max_leaves=1), "deep_node_max_leaves"),
     (dict(kd_space="whitened"), "kd_space"), (dict(kd_split="random"), "kd_split"),
     (dict(classifier_skip="yes"), "classifier_skip"),
+    (dict(classifier_resample=1), "classifier_resample"),
     (dict(classifier_lr_decay=0.0), "classifier_lr_decay"),
     (dict(classifier_lr_decay=1.5), "classifier_lr_decay")])
 def test_impossible_hyperparameters(bad, message):
     with pytest.raises(InvalidParameterError, match=message):
         small_vaeas(**bad).fit(tiny_data())
+
+
+def test_classifier_resample_draws_new_z_for_extra_steps():
+    """classifier_steps = 3 with classifier_resample: the extra steps see new draws
+    mu + std * eps' of the batch's posteriors (not the batch's z); without it they see
+    the batch's z again.  Either way a fit is reproducible from its seed."""
+    seen = {}
+    for resample in (False, True):
+        model = small_vaeas(classifier_steps=3, classifier_resample=resample, epochs=1)
+        calls = []
+        forward = model._classifier_forward
+
+        def record(z, labels, with_grad=False, forward=forward, calls=calls):
+            calls.append(np.array(z, copy=True))
+            return forward(z, labels, with_grad)
+        model._classifier_forward = record
+        model.fit(tiny_data())
+        seen[resample] = calls
+        first, extra = calls[-3], calls[-2:]        # the last minibatch's three steps
+        mu = model._classifier_batch[3]
+        std = model._buffers_for(first.shape[0])["std"]
+        for z in extra:
+            if resample:
+                assert not np.array_equal(z, first)
+                assert np.isfinite(z).all() and np.abs((z - mu) / std).max() < 8
+            else:
+                np.testing.assert_array_equal(z, first)
+        again = small_vaeas(classifier_steps=3, classifier_resample=resample, epochs=1)
+        again.fit(tiny_data())
+        np.testing.assert_array_equal(again.classifier_.params, model.classifier_.params)
+    assert len(seen[True]) == len(seen[False])
 
 
 def test_classifier_mi_approaches_exact_mi_on_fixed_posteriors():

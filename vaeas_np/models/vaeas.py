@@ -54,7 +54,8 @@ class VAEAS(VAE):
         (None: ``classifier_learning_rate``).
     classifier_steps : int
         Classifier updates per minibatch (the first shares the forward/backward
-        with the encoder's gradient; extra ones reuse the batch's z).
+        with the encoder's gradient; extra ones reuse the batch's z, or draw a new
+        z per update with ``classifier_resample``).
     leaf_order : {"kd", "random"}
         Where labels sit in the tree: "kd" (default) a balanced recursive median
         split of the posterior means (SPEC section 2, "Leaf placement"; see
@@ -79,6 +80,11 @@ class VAEAS(VAE):
     layer_norm : bool
         Layer normalisation without affine parameters on the classifier's last
         hidden layer.
+    classifier_resample : bool
+        Extra classifier steps (``classifier_steps`` > 1) draw a new z from each
+        example's posterior q(z|x) instead of reusing the batch's z (more distinct
+        (z, label) pairs per epoch for the classifier; the noise comes from the
+        training-noise stream).  Off by default.
     classifier_skip : bool
         Feed z itself to the softmax layer beside the MLP's output (node scores
         w . [MLP(z), z] + b: a k-d split of z is then one exact hyperplane).
@@ -120,7 +126,8 @@ class VAEAS(VAE):
                  node_learning_rate=None, classifier_steps=1, leaf_order="kd",
                  rebuild_epochs=(0, 1, 2), layer_norm=False, warm_start_gain=0.25,
                  deep_node_lr_factor=1.0, deep_node_max_leaves=16, kd_space="snr",
-                 kd_split="pca", classifier_skip=False, classifier_lr_decay=1.0):
+                 kd_split="pca", classifier_skip=False, classifier_lr_decay=1.0,
+                 classifier_resample=False):
         super().__init__(latent_dim, encoder_layers, decoder_layers, activation, beta,
                          learning_rate, batch_size, epochs, binarize, seed, n_threads,
                          verbose, dtype)
@@ -141,6 +148,7 @@ class VAEAS(VAE):
         self.kd_split = kd_split
         self.classifier_skip = classifier_skip
         self.classifier_lr_decay = classifier_lr_decay
+        self.classifier_resample = classifier_resample
 
     def _validate_params(self):
         super()._validate_params()
@@ -169,9 +177,10 @@ class VAEAS(VAE):
         if g is not None and not (_is_real(g) and g >= 0):
             raise InvalidParameterError(
                 f"warm_start_gain must be a finite number >= 0 or None, got {g!r}")
-        if not isinstance(self.classifier_skip, (bool, np.bool_)):
-            raise InvalidParameterError(f"classifier_skip must be True or False, "
-                                        f"got {self.classifier_skip!r}")
+        for name in ("classifier_skip", "classifier_resample"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be True or False, "
+                                            f"got {getattr(self, name)!r}")
         g = self.classifier_lr_decay
         if not (_is_real(g) and 0 < g <= 1):
             raise InvalidParameterError(
@@ -291,7 +300,7 @@ class VAEAS(VAE):
         stats["sc"] = -mean_logp
         w = float(self.alpha) - float(self.beta)
         stats["_extra_loss"] = w * mi
-        self._classifier_batch = (z, labels, B)
+        self._classifier_batch = (z, labels, B, mu)
         if w == 0:                                   # alpha = beta: nothing flows into z
             self._classifier_backward(need_dz=False)
             return None
@@ -308,10 +317,16 @@ class VAEAS(VAE):
         # the classifier first: its touched node rows were read by this step's tree
         # backward and are still in cache, the encoder and decoder Adams (about
         # 16 MB each way) would evict them
-        z, labels, B = self._classifier_batch
+        z, labels, B, mu = self._classifier_batch
         self._classifier_step(B)
         super()._optimizer_step()
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
+            if self.classifier_resample:                   # z ~ q(z|x) again: mu and std
+                buf = self._buffers_for(B)                 # are still this batch's
+                z = buf.setdefault("z_extra", np.empty_like(buf["z"]))
+                self.rngs_["noise"].standard_normal(out=z, dtype=z.dtype)
+                z *= buf["std"]
+                z += mu
             self._classifier_forward(z, labels, with_grad=True)
             self._classifier_backward(need_dz=False)
             self._classifier_step(B)
