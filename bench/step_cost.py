@@ -7,6 +7,10 @@ the ratio VAE-AS / VAE, and the classifier's share (VAE-AS step - VAE step) for 
 hierarchical and the full softmax.
 
     python bench/step_cost.py [--threads 2] [--repeats 5] [--steps 40] [--full-steps 5]
+                              [--dense-first-layer]
+
+``--dense-first-layer`` adds the VAE and VAE-AS with the encoder's first layer as a dense
+GEMM (``MLP(sparse_input=False)``) to the interleaved blocks: an A/B of the sparse input.
 """
 import argparse
 import time
@@ -56,6 +60,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--full-steps", type=int, default=4)
+    p.add_argument("--dense-first-layer", action="store_true",
+                   help="also time both models with a dense first layer (A/B)")
     a = p.parse_args(argv)
     rng = np.random.default_rng(0)
     kw = dict(seed=0, verbose=False, n_threads=a.threads)
@@ -64,6 +70,11 @@ def main(argv=None):
         "VAE-AS hierarchical": (build(VAEAS(**kw)), a.steps),
         "VAE-AS full softmax": (build(VAEAS(softmax="full", **kw)), a.full_steps),
     }
+    if a.dense_first_layer:
+        for name, model in (("VAE", VAE(**kw)), ("VAE-AS hierarchical", VAEAS(**kw))):
+            model = build(model)
+            model.encoder_.sparse_input = False
+            models[name + ", dense x"] = (model, a.steps)
     print(f"threads={a.threads}  batch={B}  V={N}  (ms per step: median [min, max] of "
           f"{a.repeats} blocks, the models' blocks interleaved)")
     times = time_steps(models, a.repeats, a.threads, rng)
@@ -81,6 +92,10 @@ def main(argv=None):
           f"{a.repeats} side-by-side block ratios)")
     print(f"classifier share: hierarchical {hs - vae:.2f} ms, full {full - vae:.2f} ms, "
           f"full / hierarchical = {(full - vae) / max(hs - vae, 1e-9):.1f}x")
+    if a.dense_first_layer:
+        dv, dh = res["VAE, dense x"], res["VAE-AS hierarchical, dense x"]
+        print(f"dense first layer: VAE-AS / VAE {dh / dv:.3f}; the sparse input saves "
+              f"{dv - vae:.2f} ms (VAE) and {dh - hs:.2f} ms (VAE-AS) per step")
 
 
 if __name__ == "__main__":
