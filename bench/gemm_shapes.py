@@ -7,11 +7,12 @@ and its GFLOP/s.  It tells whether a gap to PyTorch on some machine is the BLAS
 (PyTorch's CPU wheels use MKL, NumPy's OpenBLAS).
 """
 import sys
-import time
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
+
+from timing import median_us
 
 SHAPES = [  # name, (m, k), (k, n)
     ("fwd 128x784x500", (128, 784), (784, 500)),
@@ -19,17 +20,6 @@ SHAPES = [  # name, (m, k), (k, n)
     ("dW 500x128x500", (500, 128), (128, 500)),
     ("dec out 128x500x784", (128, 500), (500, 784)),
 ]
-
-
-def median_us(f, n=300, warmup=20):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e6
 
 
 def main(threads):
@@ -41,8 +31,8 @@ def main(threads):
             c = np.empty((sa[0], sb[1]), np.float32)
             ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty(sa[0], sb[1])
             with threadpool_limits(nt, user_api="blas"):
-                t_np = median_us(lambda: np.matmul(a, b, out=c))
-            t_pt = median_us(lambda: torch.mm(ta, tb, out=tc))
+                t_np = median_us(lambda: np.matmul(a, b, out=c), n=300, warmup=20)
+            t_pt = median_us(lambda: torch.mm(ta, tb, out=tc), n=300, warmup=20)
             flops = 2 * sa[0] * sa[1] * sb[1]
             print(f"threads={nt:2d} {name:22s} NumPy {t_np:7.1f} us ({flops / t_np / 1e3:5.0f} "
                   f"GFLOP/s)  PyTorch {t_pt:7.1f} us ({flops / t_pt / 1e3:5.0f} GFLOP/s)")

@@ -7,23 +7,11 @@ times (median of 200 calls) of building the sparse rows, the forward x @ W and t
 weight gradient x.T @ delta with the compiled kernels, and of NumPy's GEMMs.
 """
 import argparse
-import time
-
 import numpy as np
 
+from timing import median_us
 from vaeas_np._threads import thread_limits
 from vaeas_np.nn.sparse_input import SparseRows
-
-
-def median_us(f, n=200, warmup=10):
-    for _ in range(warmup):
-        f()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e6
 
 
 def main(argv=None):
