@@ -30,6 +30,25 @@ cdef extern from "sparse_rows.h" nogil:
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 16   # multiply-adds below which one thread is faster
 
 
+cdef inline void _rowcomb(const int32_t* r, const floating* v, int32_t n, const floating* M,
+                          Py_ssize_t ldm, Py_ssize_t w, floating* o) noexcept nogil:
+    """o[0:w] = sum_p v[p] M[r[p], 0:w] (``sparse_rows.h``, float or double)."""
+    if floating is float:
+        vaeas_rowcomb_f32(r, v, n, M, ldm, w, o)
+    else:
+        vaeas_rowcomb_f64(r, v, n, M, ldm, w, o)
+
+
+cdef Py_ssize_t _nonzeros(const int32_t[::1] cnt, Py_ssize_t D, str name) except -1:
+    """sum(cnt), each count checked to lie in [0, D]."""
+    cdef Py_ssize_t i, nnz = 0
+    for i in range(cnt.shape[0]):
+        if not 0 <= cnt[i] <= D:
+            raise ValueError(f"{name}: cnt[{i}] = {cnt[i]} is not in [0, {D}]")
+        nnz += cnt[i]
+    return nnz
+
+
 def to_rows(const floating[:, ::1] x,      # IN  (B, D)
             int32_t[:, ::1] idx,           # OUT (B, D) column of each nonzero (padded)
             floating[:, ::1] val,          # OUT (B, D) its value (padded)
@@ -66,16 +85,13 @@ def rows_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
                 floating[:, ::1] out,        # OUT (B, H) = x @ W
                 int n_threads=1):
     """out = x @ W for x given as padded sparse rows."""
-    cdef Py_ssize_t B = idx.shape[0], D = W.shape[0], H = W.shape[1], q, c0, w, i, k
-    cdef Py_ssize_t nq = (H + VAEAS_SPARSE_CH - 1) // VAEAS_SPARSE_CH, nnz = 0
+    cdef Py_ssize_t B = idx.shape[0], D = W.shape[0], H = W.shape[1], q, c0, w, i
+    cdef Py_ssize_t nq = (H + VAEAS_SPARSE_CH - 1) // VAEAS_SPARSE_CH
     if (val.shape[0] != B or val.shape[1] != idx.shape[1] or cnt.shape[0] != B
             or idx.shape[1] != D or out.shape[0] != B or out.shape[1] != H):
         raise ValueError("rows_matmul: shapes do not match (x (B, D) rows, W (D, H), "
                          "out (B, H))")
-    for i in range(B):
-        if not 0 <= cnt[i] <= D:
-            raise ValueError(f"rows_matmul: cnt[{i}] = {cnt[i]} is not in [0, {D}]")
-        nnz += cnt[i]
+    cdef Py_ssize_t nnz = _nonzeros(cnt, D, "rows_matmul")
     if B == 0 or H == 0:
         return
     if D == 0:
@@ -87,12 +103,7 @@ def rows_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
             c0 = q * VAEAS_SPARSE_CH
             w = min(<Py_ssize_t>VAEAS_SPARSE_CH, H - c0)
             for i in range(B):      # row i of out combines the rows of W that x[i] uses
-                if floating is float:
-                    vaeas_rowcomb_f32(&idx[i, 0], &val[i, 0], cnt[i], &W[0, c0], H, w,
-                                      &out[i, c0])
-                else:
-                    vaeas_rowcomb_f64(&idx[i, 0], &val[i, 0], cnt[i], &W[0, c0], H, w,
-                                      &out[i, c0])
+                _rowcomb(&idx[i, 0], &val[i, 0], cnt[i], &W[0, c0], H, w, &out[i, c0])
 
 
 def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
@@ -105,16 +116,13 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
                   int n_threads=1):
     """dW = x.T @ delta for x given as padded sparse rows (x's columns built on the way)."""
     cdef Py_ssize_t B = idx.shape[0], D = idx.shape[1], H = delta.shape[1]
-    cdef Py_ssize_t q, c0, w, i, j, k, p, nnz = 0
+    cdef Py_ssize_t q, c0, w, i, j, k, p
     cdef Py_ssize_t nq = (H + VAEAS_SPARSE_CH - 1) // VAEAS_SPARSE_CH
     if (val.shape[0] != B or val.shape[1] != D or cnt.shape[0] != B or delta.shape[0] != B
             or dW.shape[0] != D or dW.shape[1] != H or cptr.shape[0] != D + 1):
         raise ValueError("rows_t_matmul: shapes do not match (x (B, D) rows, delta (B, H), "
                          "dW (D, H), cptr (D + 1,))")
-    for i in range(B):
-        if not 0 <= cnt[i] <= D:
-            raise ValueError(f"rows_t_matmul: cnt[{i}] = {cnt[i]} is not in [0, {D}]")
-        nnz += cnt[i]
+    cdef Py_ssize_t nnz = _nonzeros(cnt, D, "rows_t_matmul")
     if crow.shape[0] < max(nnz, 1) or cval.shape[0] < max(nnz, 1):
         raise ValueError(f"rows_t_matmul: crow and cval need >= {max(nnz, 1)} entries")
     if D == 0 or H == 0:
@@ -146,9 +154,5 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
             c0 = q * VAEAS_SPARSE_CH
             w = min(<Py_ssize_t>VAEAS_SPARSE_CH, H - c0)
             for j in range(D):      # row j of dW combines the rows of delta where x[:, j] != 0
-                if floating is float:
-                    vaeas_rowcomb_f32(&crow[cptr[j]], &cval[cptr[j]], cptr[j + 1] - cptr[j],
-                                      &delta[0, c0], H, w, &dW[j, c0])
-                else:
-                    vaeas_rowcomb_f64(&crow[cptr[j]], &cval[cptr[j]], cptr[j + 1] - cptr[j],
-                                      &delta[0, c0], H, w, &dW[j, c0])
+                _rowcomb(&crow[cptr[j]], &cval[cptr[j]], cptr[j + 1] - cptr[j], &delta[0, c0],
+                         H, w, &dW[j, c0])
