@@ -323,7 +323,9 @@ class VAEAS(VAE):
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
             if self.classifier_resample:                   # z ~ q(z|x) again: mu and std
                 buf = self._buffers_for(B)                 # are still this batch's
-                z = buf.setdefault("z_extra", np.empty_like(buf["z"]))
+                if "z_extra" not in buf:                   # (setdefault would allocate
+                    buf["z_extra"] = np.empty_like(buf["z"])   # on every step)
+                z = buf["z_extra"]
                 self.rngs_["noise"].standard_normal(out=z, dtype=z.dtype)
                 z *= buf["std"]
                 z += mu
