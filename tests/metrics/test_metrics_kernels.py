@@ -122,3 +122,49 @@ def test_parallel_path_matches_reference_and_serial(dt):
     np.testing.assert_allclose(logmeanexp_rows(A, 2), logmeanexp_rows_reference(A), rtol=1e-12)
     acc = LogMeanExp(300, 2).add(A[:, :60]).add(A[:, 60:])
     np.testing.assert_allclose(acc.result(), logmeanexp_rows_reference(A), rtol=1e-12)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.integers(0, 5), st.integers(0, 9), st.integers(1, 45), st.integers(0, 2 ** 31),
+       st.sampled_from([1, 2]))
+def test_gaussian_log_ratio_matches_reference(n, s, d, seed, nt):
+    """The importance weight's log p(z) - log q(z|x), against the two NumPy log-densities."""
+    from vaeas_np.metrics._gaussian import diag_gaussian_logpdf, std_normal_logpdf
+    r = np.random.default_rng(seed)
+    mu, lv = r.normal(0, 2, (n, d)), r.normal(-1, 1.5, (n, d))
+    z = (mu[:, None] + np.exp(lv / 2)[:, None] * r.standard_normal((n, s, d))).astype(np.float32)
+    out = np.full((n, s), np.nan)
+    mixture.gaussian_log_ratio(z, mu, lv, np.exp(-lv), out, nt)
+    z64 = z.astype(np.float64)
+    ref = std_normal_logpdf(z64) - diag_gaussian_logpdf(z64, mu[:, None], lv[:, None])
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-10)
+
+
+def test_gaussian_log_ratio_threads_and_shapes():
+    r = np.random.default_rng(3)
+    n, s, d = 7, 300, 40                          # above the serial cut-off
+    mu, lv = r.normal(0, 1, (n, d)), r.normal(-2, 1, (n, d))
+    z = r.normal(0, 1, (n, s, d)).astype(np.float32)
+    one, two = np.empty((n, s)), np.empty((n, s))
+    mixture.gaussian_log_ratio(z, mu, lv, np.exp(-lv), one, 1)
+    mixture.gaussian_log_ratio(z, mu, lv, np.exp(-lv), two, 2)
+    np.testing.assert_array_equal(one, two)
+    with pytest.raises(ValueError, match="must be"):
+        mixture.gaussian_log_ratio(z, mu[:, :3].copy(), lv, np.exp(-lv), one, 1)
+    with pytest.raises(ValueError, match="out must be"):
+        mixture.gaussian_log_ratio(z, mu, lv, np.exp(-lv), one[:, :5].copy(), 1)
+
+
+def test_noise_draws_do_not_depend_on_threads():
+    """Each example's stream gives the same numbers, drawn on 1 or several threads."""
+    from vaeas_np.metrics._sampling import draw_noise, example_streams, root_entropy
+    ent = root_entropy(5)
+    for n, s in ((9, 1000), (3, 5)):              # threaded, and below the threshold
+        one = draw_noise(example_streams(ent, 0, n), s, 40, 1)
+        streams = example_streams(ent, 0, n)
+        two = draw_noise(streams, s, 40, 2)
+        np.testing.assert_array_equal(one, two)
+        # the streams moved on: the next chunk continues them, as on one thread
+        ref = example_streams(ent, 0, n)
+        draw_noise(ref, s, 40, 1)
+        np.testing.assert_array_equal(draw_noise(streams, s, 40, 3), draw_noise(ref, s, 40, 1))

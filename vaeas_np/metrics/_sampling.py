@@ -6,6 +6,9 @@ that generator's successive ``standard_normal((chunk, d))`` draws.  So sample j
 of example i is the same whatever the example batches and sample chunks are:
 chunked and unchunked evaluations see the very same z.
 """
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 
@@ -23,17 +26,52 @@ def example_streams(entropy, start, stop):
         np.random.SeedSequence(entropy, spawn_key=(i,)))) for i in range(start, stop)]
 
 
-def draw_noise(streams, n_samples, d):
-    """Next ``n_samples`` standard normal vectors of each stream: float64 (len(streams), n_samples, d)."""
+def draw_noise(streams, n_samples, d, n_threads=1):
+    """Next ``n_samples`` standard normal vectors of each stream: float64 (len(streams), n_samples, d).
+
+    With ``n_threads > 1`` the streams are drawn on that many threads (NumPy's
+    generators release the GIL while they fill an array); every stream still
+    gives the same numbers, so the result does not depend on ``n_threads``.
+    """
     eps = np.empty((len(streams), n_samples, d))
-    for row, g in zip(eps, streams):
-        g.standard_normal(out=row)
+    nt = min(int(n_threads), len(streams))
+    if nt <= 1 or eps.size < _PARALLEL_FROM:
+        for row, g in zip(eps, streams):
+            g.standard_normal(out=row)
+        return eps
+
+    def fill(t):
+        for i in range(t, len(streams), nt):
+            streams[i].standard_normal(out=eps[i])
+
+    list(_executor(nt).map(fill, range(nt)))
     return eps
 
 
-def reparameterise(mu, logvar, eps):
+#: below this many values one thread draws them all (a thread hand-off costs ~20 us)
+_PARALLEL_FROM = 32768
+_POOL = {"pid": None, "size": 0, "executor": None}
+
+
+def _executor(n):
+    """A process-wide pool of at least ``n`` threads (made again after a fork)."""
+    pool = _POOL
+    if pool["pid"] != os.getpid() or pool["size"] < n:
+        if pool["executor"] is not None and pool["pid"] == os.getpid():
+            pool["executor"].shutdown(wait=True)
+        pool.update(pid=os.getpid(), size=n,
+                    executor=ThreadPoolExecutor(n, thread_name_prefix="vaeas_np-noise"))
+    return pool["executor"]
+
+
+def reparameterise(mu, logvar, eps, overwrite_eps=False):
     """``z = mu + exp(logvar / 2) * eps`` rounded to float32 (what the decoder sees).
 
-    mu, logvar: (n, d); eps: (n, s, d) -> float32 (n, s, d).
+    mu, logvar: (n, d); eps: (n, s, d) -> float32 (n, s, d).  ``overwrite_eps``:
+    compute in ``eps`` (float64) instead of a temporary (same values).
     """
-    return (mu[:, None, :] + np.exp(0.5 * logvar)[:, None, :] * eps).astype(np.float32)
+    if not overwrite_eps:
+        return (mu[:, None, :] + np.exp(0.5 * logvar)[:, None, :] * eps).astype(np.float32)
+    eps *= np.exp(0.5 * logvar)[:, None, :]
+    eps += mu[:, None, :]
+    return eps.astype(np.float32)

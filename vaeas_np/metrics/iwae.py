@@ -22,8 +22,9 @@ import numpy as np
 from .._threads import thread_limits
 from ._bernoulli import bernoulli_loglik
 from ._checks import check_data, check_positive_int
-from ._gaussian import diag_gaussian_logpdf, kl_to_std_normal, std_normal_logpdf
+from ._gaussian import kl_to_std_normal
 from ._sampling import draw_noise, example_streams, reparameterise, root_entropy
+from ._ext import mixture
 from .logmeanexp import LogMeanExp
 
 
@@ -32,14 +33,18 @@ def _encode(model, Xb):
     return np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
 
 
-def _log_weights(model, xb, mu, logvar, eps, n_threads=1):
-    """w (n, s) = log p(x|z) + log p(z) - log q(z|x) at z = float32(mu + sigma eps)."""
+def _log_weights(model, xb, mu, logvar, ivar, eps, n_threads=1):
+    """w (n, s) = log p(x|z) + log p(z) - log q(z|x) at z = float32(mu + sigma eps).
+
+    ``ivar = exp(-logvar)``; ``eps`` is overwritten."""
     n, s, d = eps.shape
-    z32 = reparameterise(mu, logvar, eps)
+    z32 = reparameterise(mu, logvar, eps, overwrite_eps=True)
     logits = model.decode_logits(z32.reshape(n * s, d))
-    ll = bernoulli_loglik(xb[:, None, :], logits.reshape(n, s, -1), n_threads)
-    z = z32.astype(np.float64)
-    return ll + std_normal_logpdf(z) - diag_gaussian_logpdf(z, mu[:, None, :], logvar[:, None, :])
+    w = bernoulli_loglik(xb[:, None, :], logits.reshape(n, s, -1), n_threads)
+    ratio = np.empty((n, s))
+    mixture.gaussian_log_ratio(z32, mu, logvar, ivar, ratio, n_threads)
+    w += ratio                              # + log p(z) - log q(z|x), one compiled pass
+    return w
 
 
 def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=None,
@@ -65,10 +70,11 @@ def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=Non
             xb = X[b0:b0 + be].astype(np.float32, copy=False)
             mu, logvar = _encode(model, xb)
             streams = example_streams(entropy, b0, b0 + xb.shape[0])
+            ivar = np.exp(-logvar)
             acc = LogMeanExp(xb.shape[0], nt)
             for s0 in range(0, k, cs):
-                eps = draw_noise(streams, min(cs, k - s0), mu.shape[1])
-                acc.add(_log_weights(model, xb, mu, logvar, eps, nt))
+                eps = draw_noise(streams, min(cs, k - s0), mu.shape[1], nt)
+                acc.add(_log_weights(model, xb, mu, logvar, ivar, eps, nt))
             out[b0:b0 + xb.shape[0]] = -acc.result()
     return out if return_per_example else float(out.mean())
 
