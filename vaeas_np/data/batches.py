@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidParameterError
+from .._validation import check_positive_int
 
 __all__ = ["iterate_minibatches", "DEFAULT_MAX_MEMORY_BYTES"]
 
@@ -96,8 +97,7 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
 
     The sequence is a deterministic function of the generators' states.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if binarize not in _MODES:
         raise InvalidParameterError(
             f"binarize must be one of 'dynamic', 'static', None or 'threshold', got {binarize!r}")

@@ -1,9 +1,7 @@
 """Argument checks shared by the metrics (each error says what to do)."""
-import numbers
-
 import numpy as np
 
-from ..errors import InvalidInputError, InvalidParameterError
+from ..errors import InvalidInputError
 
 
 def check_data(X, name="X"):
@@ -29,7 +27,3 @@ def check_posterior(mu, logvar):
     return mu, logvar
 
 
-def check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)

@@ -16,7 +16,8 @@ points by the compiled streamed mixture kernel (O(M N d) time, never M x N).
 import numpy as np
 
 from .._threads import get_num_threads
-from ._checks import check_positive_int, check_posterior
+from .._validation import check_positive_int
+from ._checks import check_posterior
 from ._ext import mixture
 from ._gaussian import diag_gaussian_logpdf, kl_to_std_normal, std_normal_logpdf
 from ..errors import InvalidParameterError

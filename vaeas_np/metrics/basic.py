@@ -3,7 +3,8 @@ import numpy as np
 
 from .._threads import thread_limits
 from ._bernoulli import bernoulli_loglik
-from ._checks import check_data, check_positive_int, check_posterior
+from .._validation import check_positive_int
+from ._checks import check_data, check_posterior
 from ._gaussian import kl_to_std_normal
 from ._sampling import draw_noise, example_streams, reparameterise, root_entropy
 from ..errors import InvalidParameterError

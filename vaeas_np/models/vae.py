@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from .._threads import get_num_threads, thread_limits
+from .._validation import check_positive_int
 from ..data import check_array, iterate_minibatches
 from ..errors import (InvalidInputError, InvalidParameterError, NotFittedError,
                       TrainingDivergedError)
@@ -112,20 +113,16 @@ class VAE:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
     def _validate_params(self):
-        def positive_int(name, v, minimum=1):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-                raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {v!r}")
-
         def widths(name, v):
             try:
                 v = tuple(v)
             except TypeError:
                 raise InvalidParameterError(f"{name} must be a tuple of widths, got {v!r}")
             for w in v:
-                positive_int(f"each width in {name}", w)
+                check_positive_int(w, f"each width in {name}")
             return v
 
-        positive_int("latent_dim", self.latent_dim)
+        check_positive_int(self.latent_dim, "latent_dim")
         widths("encoder_layers", self.encoder_layers)
         widths("decoder_layers", self.decoder_layers)
         if self.activation not in ACTIVATIONS:
@@ -137,13 +134,13 @@ class VAE:
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 1e3):
             raise InvalidParameterError(
                 f"learning_rate must be a positive number (e.g. 1e-3), got {self.learning_rate!r}")
-        positive_int("batch_size", self.batch_size)
-        positive_int("epochs", self.epochs, minimum=0)
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.epochs, "epochs", minimum=0)
         if self.binarize not in _BINARIZE:
             raise InvalidParameterError(f"binarize must be one of {_BINARIZE}, "
                                         f"got {self.binarize!r}")
         if self.seed is not None:
-            positive_int("seed", self.seed, minimum=0)
+            check_positive_int(self.seed, "seed", minimum=0)
         get_num_threads(self.n_threads)
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise InvalidParameterError(f"dtype must be float32 or float64, got {self.dtype!r}")

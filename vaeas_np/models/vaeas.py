@@ -22,7 +22,7 @@ from ..errors import InvalidInputError, InvalidParameterError
 from ..nn import MLP, Adam
 from ..nn.layers import LayerNorm
 from ..softmax import FullSoftmax, HierarchicalSoftmax
-from ..softmax._common import check_positive_int
+from .._validation import check_positive_int
 from ..softmax.tree import KD_SPLITS, assign_labels, kd_order, random_order
 from .vae import VAE
 
@@ -171,8 +171,8 @@ class VAEAS(VAE):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and v > 0):
                 raise InvalidParameterError(f"{name} must be > 0 or None, got {v!r}")
-        check_positive_int("classifier_steps", self.classifier_steps)
-        check_positive_int("deep_node_max_leaves", self.deep_node_max_leaves, minimum=2)
+        check_positive_int(self.classifier_steps, "classifier_steps")
+        check_positive_int(self.deep_node_max_leaves, "deep_node_max_leaves", minimum=2)
         g = self.warm_start_gain
         if g is not None and not (_is_real(g) and g >= 0):
             raise InvalidParameterError(

@@ -3,6 +3,7 @@ import numpy as np
 
 from .._threads import get_num_threads
 from ..errors import InvalidInputError, InvalidParameterError
+from .._validation import check_positive_int
 
 try:
     from .._ext import hsoftmax as _hs_ext, softmax_full as _sm_ext, optim as _optim_ext
@@ -23,10 +24,6 @@ def check_dtype(dtype):
     return dt
 
 
-def check_positive_int(name, x, minimum=1):
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < minimum:
-        raise InvalidParameterError(f"{name} must be an integer >= {minimum}, got {x!r}.")
-    return int(x)
 
 
 class OutputLayerBase:
@@ -37,8 +34,8 @@ class OutputLayerBase:
     dtype: np.dtype
 
     def _init_common(self, n_in, n_labels, dtype, n_threads, seed, rng):
-        self.n_in = check_positive_int("n_in", n_in)
-        self.n_labels = check_positive_int("n_labels", n_labels, 2)
+        self.n_in = check_positive_int(n_in, "n_in")
+        self.n_labels = check_positive_int(n_labels, "n_labels", 2)
         self.dtype = check_dtype(dtype)
         get_num_threads(n_threads)  # validate now
         self.n_threads = n_threads

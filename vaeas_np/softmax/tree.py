@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidParameterError
+from .._validation import check_positive_int
 
 
 def _check_V(n_labels):
@@ -50,9 +51,8 @@ def assign_labels(n_examples, n_labels, seed):
     N // V + 1 times).
     """
     n_labels = _check_V(n_labels)
-    if isinstance(n_examples, bool) or not isinstance(n_examples, (int, np.integer)) or n_examples < 1:
-        raise InvalidParameterError(f"n_examples must be a positive integer, got {n_examples!r}.")
-    pi = np.random.default_rng(seed).permutation(int(n_examples))
+    n_examples = check_positive_int(n_examples, "n_examples")
+    pi = np.random.default_rng(seed).permutation(n_examples)
     return (pi % n_labels).astype(np.int64)
 
 
