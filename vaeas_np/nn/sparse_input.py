@@ -28,8 +28,11 @@ class SparseRows:
         self.val = np.empty((batch, n_features), dtype)
         self.cnt = np.empty(batch, np.int32)
         self.cptr = np.empty(n_features + 1, np.int32)
-        self.crow = np.empty(max(batch * n_features, 1), np.int32)
-        self.cval = np.empty(max(batch * n_features, 1), dtype)
+        # the column-ordered copy for x.T @ delta: sized for MAX_DENSITY (the most
+        # the layers use it for), grown in t_matmul when a denser batch needs more
+        n = max(int(np.ceil(batch * n_features * MAX_DENSITY)), 1)
+        self.crow = np.empty(n, np.int32)
+        self.cval = np.empty(n, dtype)
         self.nnz = 0
 
     def load(self, x, n_threads=1):
@@ -44,6 +47,9 @@ class SparseRows:
 
     def t_matmul(self, delta, out, n_threads=1):
         """out = x.T @ delta."""
+        if self.nnz > self.crow.shape[0]:
+            self.crow = np.empty(self.nnz, np.int32)
+            self.cval = np.empty(self.nnz, self.cval.dtype)
         _sparse.rows_t_matmul(self.idx, self.val, self.cnt, delta, out, self.cptr,
                               self.crow, self.cval, n_threads)
         return out
