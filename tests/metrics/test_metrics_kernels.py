@@ -168,3 +168,30 @@ def test_noise_draws_do_not_depend_on_threads():
         ref = example_streams(ent, 0, n)
         draw_noise(ref, s, 40, 1)
         np.testing.assert_array_equal(draw_noise(streams, s, 40, 3), draw_noise(ref, s, 40, 1))
+
+
+def test_noise_draws_from_several_caller_threads():
+    """Callers on different threads (asking for different pool sizes) get their own streams'
+    numbers; a pool grown by one caller does not break another's draws."""
+    import threading
+    from vaeas_np.metrics._sampling import draw_noise, example_streams, root_entropy
+    ent = root_entropy(9)
+    expected = {nt: draw_noise(example_streams(ent, 10 * nt, 10 * nt + 8), 600, 40, 1)
+                for nt in (2, 3, 4, 5)}
+    got, errors = {}, []
+
+    def work(nt):
+        try:
+            for _ in range(5):
+                got[nt] = draw_noise(example_streams(ent, 10 * nt, 10 * nt + 8), 600, 40, nt)
+        except Exception as exc:                      # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(nt,)) for nt in expected]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for nt, e in expected.items():
+        np.testing.assert_array_equal(got[nt], e)

@@ -7,6 +7,7 @@ of example i is the same whatever the example batches and sample chunks are:
 chunked and unchunked evaluations see the very same z.
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -51,17 +52,20 @@ def draw_noise(streams, n_samples, d, n_threads=1):
 #: below this many values one thread draws them all (a thread hand-off costs ~20 us)
 _PARALLEL_FROM = 32768
 _POOL = {"pid": None, "size": 0, "executor": None}
+_POOL_LOCK = threading.Lock()
 
 
 def _executor(n):
-    """A process-wide pool of at least ``n`` threads (made again after a fork)."""
-    pool = _POOL
-    if pool["pid"] != os.getpid() or pool["size"] < n:
-        if pool["executor"] is not None and pool["pid"] == os.getpid():
-            pool["executor"].shutdown(wait=True)
-        pool.update(pid=os.getpid(), size=n,
-                    executor=ThreadPoolExecutor(n, thread_name_prefix="vaeas_np-noise"))
-    return pool["executor"]
+    """A process-wide pool of at least ``n`` threads (made again after a fork).
+
+    A smaller pool is replaced, not shut down: another thread may still be using it
+    (its idle workers exit once it is garbage)."""
+    with _POOL_LOCK:
+        pool = _POOL
+        if pool["pid"] != os.getpid() or pool["size"] < n:
+            pool.update(pid=os.getpid(), size=n,
+                        executor=ThreadPoolExecutor(n, thread_name_prefix="vaeas_np-noise"))
+        return pool["executor"]
 
 
 def reparameterise(mu, logvar, eps, overwrite_eps=False):
