@@ -13,8 +13,7 @@ except ImportError as exc:  # pragma: no cover - source tree without a build
         "vaeas_np's compiled core is not built: run `python setup.py build_ext --inplace` "
         "(or `pip install .`).") from exc
 
-__all__ = ["_hs_ext", "_sm_ext", "_optim_ext", "check_dtype", "check_positive_int",
-           "OutputLayerBase"]
+__all__ = ["_hs_ext", "_sm_ext", "_optim_ext", "check_dtype", "OutputLayerBase"]
 
 
 def check_dtype(dtype):
@@ -22,8 +21,6 @@ def check_dtype(dtype):
     if dt not in (np.float32, np.float64):
         raise InvalidParameterError(f"dtype must be float32 or float64, got {dt}.")
     return dt
-
-
 
 
 class OutputLayerBase:
