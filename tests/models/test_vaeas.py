@@ -175,7 +175,7 @@ def test_classifier_resample_draws_new_z_for_extra_steps():
         model.fit(tiny_data())
         seen[resample] = calls
         first, extra = calls[-3], calls[-2:]        # the last minibatch's three steps
-        mu = model._classifier_batch[3]
+        mu = model._classifier_batch[-1]          # (z, labels, mu)
         std = model._buffers_for(first.shape[0])["std"]
         for z in extra:
             if resample:

@@ -300,7 +300,7 @@ class VAEAS(VAE):
         stats["sc"] = -mean_logp
         w = float(self.alpha) - float(self.beta)
         stats["_extra_loss"] = w * mi
-        self._classifier_batch = (z, labels, B, mu)
+        self._classifier_batch = (z, labels, mu)
         if w == 0:                                   # alpha = beta: nothing flows into z
             self._classifier_backward(need_dz=False)
             return None
@@ -317,7 +317,8 @@ class VAEAS(VAE):
         # the classifier first: its touched node rows were read by this step's tree
         # backward and are still in cache, the encoder and decoder Adams (about
         # 16 MB each way) would evict them
-        z, labels, B, mu = self._classifier_batch
+        z, labels, mu = self._classifier_batch
+        B = z.shape[0]
         self._classifier_step(B)
         super()._optimizer_step()
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
