@@ -154,3 +154,18 @@ def test_streamed_is_deterministic_and_dynamic(h5):
     # h5py uint8 data read as is (the caller is responsible for [0, 1])
     with pytest.raises(InvalidParameterError, match="too small"):
         iterate_minibatches(f["f32"], 512, binarize=None, max_memory_bytes=100_000)
+
+
+@pytest.mark.parametrize("binarize", ["dynamic", "static", "threshold"])
+def test_float64_batches_hold_the_same_values(X, h5, binarize):
+    """dtype=float64 (a float64 model's training) yields the float32 batches' values,
+    in memory and streamed from HDF5."""
+    for src, kw in ((X, {}), (h5[0]["f32"], dict(bs=100, max_memory_bytes=3_000_000))):
+        a = _epoch(src, binarize=binarize, **kw)
+        b = _epoch(src, binarize=binarize, dtype=np.float64, **kw)
+        for (i1, x1), (i2, x2) in zip(a, b):
+            assert x1.dtype == np.float32 and x2.dtype == np.float64
+            np.testing.assert_array_equal(i1, i2)
+            np.testing.assert_array_equal(x1, x2)
+    with pytest.raises(InvalidParameterError, match="dtype"):
+        iterate_minibatches(X, 10, binarize=None, dtype=np.int32)

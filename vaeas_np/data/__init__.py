@@ -7,7 +7,7 @@ load_dataset(name, data_dir=None, download=True) -> Dataset
 prepare(name, from_dir, *, force=False, download=False) -> Path
 iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
                     binarize="dynamic", drop_last=False, max_memory_bytes=None,
-                    reuse_buffer=False)
+                    reuse_buffer=False, dtype=np.float32)
 check_array(X, name="X", dtype=np.float32) -> ndarray
 load_array(path, dataset="X") -> ndarray
 data_home() -> Path

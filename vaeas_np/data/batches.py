@@ -72,7 +72,7 @@ class _Source:
 
 def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
                         binarize="dynamic", drop_last=False, max_memory_bytes=None,
-                        reuse_buffer=False):
+                        reuse_buffer=False, dtype=np.float32):
     """Yield ``(indices, x)`` minibatches of the rows of ``X``.
 
     Parameters
@@ -89,11 +89,13 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
         read whole if it fits as float32, else streamed in windows.  Ignored
         for NumPy arrays (already in memory).
     reuse_buffer : overwrite one output buffer instead of yielding fresh arrays.
+    dtype : float32 (default) or float64, the yielded batches' dtype (a float64
+        model's training); the values are the same.
 
     Yields
     ------
     indices : int64 (b,) row ids in ``X``.
-    x : float32 (b, d).
+    x : (b, d) of ``dtype``.
 
     The sequence is a deterministic function of the generators' states.
     """
@@ -109,6 +111,9 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
         if g is not None and not isinstance(g, np.random.Generator):
             raise InvalidParameterError(f"{nm} must be a numpy.random.Generator, got {type(g).__name__}")
     batch_size = int(batch_size)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise InvalidParameterError(f"dtype must be float32 or float64, got {dtype}")
     if _is_lazy(X):
         if len(X.shape) != 2:
             raise InvalidInputError(f"X must be 2-D (n, d), got shape {X.shape}")
@@ -117,14 +122,15 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
         if n * d * 4 * 2 <= budget:
             src = _Source(X)
             return _in_memory(src.read(0, n), batch_size, shuffle_rng, binarize_rng,
-                              binarize, drop_last, reuse_buffer)
+                              binarize, drop_last, reuse_buffer, dtype)
         return _streamed(_Source(X), (n, d), batch_size, shuffle_rng, binarize_rng,
-                         binarize, drop_last, budget)
+                         binarize, drop_last, budget, dtype)
     X = np.asarray(X)
     if X.ndim != 2:
         raise InvalidInputError(
             f"X must be 2-D (n, d), got shape {X.shape}; flatten images with X.reshape(len(X), -1)")
-    return _in_memory(X, batch_size, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buffer)
+    return _in_memory(X, batch_size, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buffer,
+                      dtype)
 
 
 def _finish(xb, out, binarize, binarize_rng, ubuf):
@@ -140,13 +146,13 @@ def _finish(xb, out, binarize, binarize_rng, ubuf):
     return out
 
 
-def _in_memory(X, bs, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buffer):
+def _in_memory(X, bs, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buffer, dtype):
     n, d = X.shape
     order = shuffle_rng.permutation(n) if shuffle_rng is not None else None
     f32 = X.dtype == np.float32 and X.flags.c_contiguous
     gbuf = np.empty((min(bs, n), d), dtype=np.float32)
     ubuf = np.empty((min(bs, n), d), dtype=np.float32)
-    obuf = np.empty((min(bs, n), d), dtype=np.float32)
+    obuf = np.empty((min(bs, n), d), dtype=dtype)
     for start in range(0, n, bs):
         stop = min(start + bs, n)
         b = stop - start
@@ -166,27 +172,28 @@ def _in_memory(X, bs, shuffle_rng, binarize_rng, binarize, drop_last, reuse_buff
                 np.take(X, idx, axis=0, out=xb)
             else:
                 xb[...] = X[idx]
-        out = obuf[:b] if reuse_buffer else np.empty((b, d), dtype=np.float32)
+        out = obuf[:b] if reuse_buffer else np.empty((b, d), dtype=dtype)
         yield idx, _finish(xb, out, binarize, binarize_rng, ubuf[:b])
 
 
-def _streamed(src, shape, bs, shuffle_rng, binarize_rng, binarize, drop_last, budget):
+def _streamed(src, shape, bs, shuffle_rng, binarize_rng, binarize, drop_last, budget, dtype):
     """Check the budget now (not at the first ``next``), then stream."""
     n, d = shape
     # Peak memory per row held: window float32 (4) + raw read (itemsize) +
     # carried rows concatenated with the window (4) + permuted copy (4).
     per_row = d * (12 + src.itemsize)
-    fixed = 4 * bs * d * 4 + (1 << 16)       # batch buffers + slack
+    fixed = bs * d * (12 + dtype.itemsize) + (1 << 16)   # batch buffers + slack
     window = (budget - fixed) // per_row
     if window < bs:
         need = fixed + bs * per_row
         raise InvalidParameterError(
             f"max_memory_bytes={budget} is too small for batch_size={bs} with d={d}; "
             f"it needs at least {need} bytes")
-    return _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window)
+    return _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window,
+                       dtype)
 
 
-def _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window):
+def _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, window, dtype):
     block = max(1, min(src.chunk_rows, window))
     blocks_per_window = max(1, window // block)
     starts = np.arange(0, n, block, dtype=np.int64)
@@ -216,7 +223,7 @@ def _stream_gen(src, n, d, bs, shuffle_rng, binarize_rng, binarize, drop_last, w
             b = min(a + bs, end)
             if drop_last and b - a < bs:
                 break
-            out = np.empty((b - a, d), dtype=np.float32)
+            out = np.empty((b - a, d), dtype=dtype)
             yield idx[a:b].copy(), _finish(xw[a:b], out, binarize, binarize_rng, ubuf[:b - a])
         carry_idx, carry_x = idx[full:].copy(), xw[full:].copy()
         del xw, idx

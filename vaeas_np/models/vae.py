@@ -314,7 +314,6 @@ class VAE:
         if verbose == "auto":
             verbose = sys.stderr.isatty()
         n_batches = math.ceil(X.shape[0] / self.batch_size)
-        dt = np.dtype(self.dtype)
         with thread_limits(self.n_threads) as nt:
             self._nt = nt
             for net in self._networks():
@@ -326,15 +325,13 @@ class VAE:
                 batches = iterate_minibatches(
                     X, self.batch_size, shuffle_rng=self.rngs_["shuffle"],
                     binarize_rng=self.rngs_["binarize"], binarize=self.binarize,
-                    reuse_buffer=True)
+                    reuse_buffer=True, dtype=self.dtype)
                 bar = None
                 if verbose:
                     from tqdm.auto import tqdm
                     bar = tqdm(total=n_batches, desc=f"epoch {self.epoch_ + 1}/{self.epochs}",
                                leave=False, file=sys.stderr)
                 for i, (idx, xb) in enumerate(batches):
-                    if xb.dtype != dt:      # batches come as float32; a float64 model
-                        xb = xb.astype(dt)  # (for checking, not speed) trains in float64
                     stats = self._train_step(xb, idx)
                     b = xb.shape[0]
                     for k, v in stats.items():
