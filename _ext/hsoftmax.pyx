@@ -21,7 +21,7 @@ NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward``.
 """
 from libc.float cimport DBL_MIN, FLT_MIN
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport exp, log1p, fabs, fabsf, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
@@ -176,11 +176,14 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
              floating[:, ::1] grad_rows,      # OUT (>= k, h+1) row i = gradient of node touched[i]
              bint need_dH=True,
              int n_threads=1,
-             bint have_g_dH=False):
+             bint have_g_dH=False,
+             bint form_rows=True):
     """Gradients of sum_b dlogp[b] logp[b]; returns k, the number of touched nodes.
 
     ``have_g_dH``: ``g`` and ``dH`` already hold forward's values for dlogp = 1
     (``dlogp`` must then be all ones, and is not read); only the node rows are formed.
+    ``form_rows=False``: stop after ``g``, ``dH`` and the grouping (``touched``,
+    ``offsets``, ``occ``); :func:`node_rows` or :func:`node_rows_adam` form the rows later.
     """
     cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
     cdef Py_ssize_t R = Wb.shape[0], b, e, j, n, s, i, k = 0, total = 0
@@ -228,10 +231,101 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
                 cursor[s] += 1
         for i in range(k):
             node_slot[touched[i]] = -1
+        if form_rows:
+            for i in prange(k, num_threads=n_threads, schedule="guided"):
+                _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1],
+                          &grad_rows[i, 0])
+    return k
+
+
+cdef int _check_rows(Py_ssize_t B, Py_ssize_t gB, Py_ssize_t D, Py_ssize_t k,
+                     const int64_t[::1] occ, const int64_t[::1] offsets) except -1:
+    """Checks the grouping that ``backward(..., form_rows=False)`` left (O(B D), C loops)."""
+    cdef Py_ssize_t i
+    if gB != B:
+        raise ValueError("hsoftmax: g must be (B, D) with H (B, h)")
+    if k < 0 or offsets.shape[0] < k + 1:
+        raise ValueError(f"hsoftmax: offsets must hold k + 1 = {k + 1} entries")
+    if k and (offsets[0] != 0 or offsets[k] > occ.shape[0] or offsets[k] > B * D):
+        raise ValueError("hsoftmax: offsets do not describe occurrences within (B, D)")
+    for i in range(k):
+        if offsets[i + 1] < offsets[i]:
+            raise ValueError("hsoftmax: offsets must be non-decreasing")
+    for i in range(offsets[k] if k else 0):
+        if occ[i] < 0 or occ[i] >= B * D:
+            raise ValueError(f"hsoftmax: occurrence {occ[i]} outside [0, {B * D})")
+    return 0
+
+
+def node_rows(const floating[:, ::1] H,       # IN  (B, h) the forward's input
+              const floating[:, ::1] g,       # IN  (B, D) from backward
+              const int64_t[::1] occ,         # IN  occurrences grouped by node (backward)
+              const int64_t[::1] offsets,     # IN  (>= k+1,) CSR offsets (backward)
+              Py_ssize_t k,                   # IN  number of touched nodes
+              floating[:, ::1] grad_rows,     # OUT (>= k, h+1)
+              int n_threads=1):
+    """The node gradient rows that ``backward(..., form_rows=False)`` left out."""
+    cdef Py_ssize_t B = H.shape[0], h = H.shape[1], D = g.shape[1], i
+    _check_rows(B, g.shape[0], D, k, occ, offsets)
+    if grad_rows.shape[0] < k or grad_rows.shape[1] != h + 1:
+        raise ValueError(f"hsoftmax.node_rows: grad_rows must be (>= {k}, {h + 1})")
+    if k == 0:
+        return
+    with nogil:
         for i in prange(k, num_threads=n_threads, schedule="guided"):
             _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1],
                       &grad_rows[i, 0])
-    return k
+
+
+def node_rows_adam(const floating[:, ::1] H,      # IN  (B, h) the forward's input
+                   const floating[:, ::1] g,      # IN  (B, D) from backward
+                   const int64_t[::1] occ,        # IN  occurrences grouped by node
+                   const int64_t[::1] offsets,    # IN  (>= k+1,) CSR offsets
+                   const int64_t[::1] rows,       # IN  (k,) the touched node ids (distinct)
+                   floating[:, ::1] param,        # IN/OUT (R, h+1) node matrix Wb
+                   floating[:, ::1] m,            # IN/OUT (R, h+1)
+                   floating[:, ::1] v,            # IN/OUT (R, h+1)
+                   floating[:, ::1] scratch,      # scratch (>= n_threads, h+1)
+                   double scale, double lr, double beta1, double beta2, double eps,
+                   long step, int n_threads=1,
+                   const floating[::1] row_lr=None):  # IN (R,) per-row lr factor, optional
+    """``node_rows`` and ``sparse_adam_scaled`` in one pass over the touched nodes.
+
+    Each thread forms a node's gradient row in its own ``scratch`` row (it stays in
+    L1) and applies the lazy Adam update to that node at once, so the k gradient rows
+    are never written to memory and read back.  The same numbers as ``node_rows``
+    followed by ``sparse_adam_scaled`` (the same row sums and the same update loop).
+    """
+    cdef Py_ssize_t B = H.shape[0], h = H.shape[1], D = g.shape[1], R = param.shape[0]
+    cdef Py_ssize_t k = rows.shape[0], i, r
+    cdef int tid
+    _check_rows(B, g.shape[0], D, k, occ, offsets)
+    if param.shape[1] != h + 1 or m.shape[0] != R or v.shape[0] != R \
+            or m.shape[1] != h + 1 or v.shape[1] != h + 1:
+        raise ValueError(f"hsoftmax.node_rows_adam: param, m and v must be (R, {h + 1})")
+    if scratch.shape[0] < max(n_threads, 1) or scratch.shape[1] != h + 1:
+        raise ValueError(f"hsoftmax.node_rows_adam: scratch must be (>= {n_threads}, {h + 1})")
+    for i in range(k):
+        if rows[i] < 0 or rows[i] >= R:
+            raise IndexError(f"hsoftmax.node_rows_adam: row id {rows[i]} outside [0, {R})")
+    cdef bint per_row = row_lr is not None
+    if per_row and row_lr.shape[0] != R:
+        raise ValueError(f"hsoftmax.node_rows_adam: row_lr must have shape ({R},)")
+    if k == 0:
+        return
+    cdef const floating* lr_r = &row_lr[0] if per_row else NULL
+    cdef floating step_size = <floating>(lr / (1.0 - pow(beta1, step)))
+    cdef floating c2 = <floating>(1.0 / (1.0 - pow(beta2, step)))
+    cdef floating* buf
+    with nogil:
+        for i in prange(k, num_threads=n_threads, schedule="guided"):
+            tid = threadid()
+            buf = &scratch[tid, 0]
+            _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1], buf)
+            r = rows[i]
+            adam_span(&param[r, 0], buf, &m[r, 0], &v[r, 0], h + 1, <floating>scale,
+                      <floating>beta1, <floating>beta2,
+                      step_size * lr_r[r] if per_row else step_size, c2, <floating>eps)
 
 
 include "adam_span.pxi"

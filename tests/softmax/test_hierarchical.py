@@ -355,3 +355,96 @@ def test_forward_with_grad_equals_separate_backward(dtype, n_threads):
     want = dl[:, None] * dH
     np.testing.assert_allclose(L.backward(dl), want, rtol=1e-6 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def _grouping(L, H, labels, dtype):
+    """Runs forward and a backward that stops before the node rows; returns what
+    the row kernels take: (H, g, occ, offsets, rows)."""
+    L.forward(H, labels)
+    L.backward(1.0)
+    B = H.shape[0]
+    return (L._H, L._g[:B], L._occ, L._offsets, L.touched_rows.copy())
+
+
+@settings(deadline=None, max_examples=25)
+@given(V=st.integers(2, 3000), h=st.integers(1, 40), B=st.integers(1, 40),
+       n_threads=st.sampled_from([1, 2]), per_row=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 1000))
+def test_fused_node_rows_adam_equals_rows_then_adam(V, h, B, n_threads, per_row, dtype, seed):
+    # node_rows_adam forms each row in scratch and updates at once: the same numbers,
+    # bit for bit, as node_rows followed by sparse_adam_scaled
+    L, H, labels, rng = make(V, h, B=B, seed=seed, n_threads=n_threads, dtype=dtype)
+    H, g, occ, offsets, rows = _grouping(L, H, labels, dtype)
+    k = len(rows)
+    grad = np.empty((k, h + 1), dtype)
+    hsoftmax.node_rows(H, g, occ, offsets, k, grad, n_threads)
+    np.testing.assert_array_equal(grad, L.grad_rows)       # the lazily formed rows agree
+    f = rng.uniform(0.5, 3.0, V - 1).astype(dtype) if per_row else None
+    P = rng.normal(size=L.Wb.shape).astype(dtype)
+    m = (0.1 * rng.normal(size=L.Wb.shape)).astype(dtype)
+    v = rng.uniform(0, 0.1, L.Wb.shape).astype(dtype)
+    a = [x.copy() for x in (P, m, v)]
+    b = [x.copy() for x in (P, m, v)]
+    hsoftmax.sparse_adam_scaled(a[0], rows, grad, -1.0 / B, a[1], a[2], 1e-2, 0.9, 0.999,
+                                1e-8, 3, n_threads, f)
+    scratch = np.full((n_threads, h + 1), np.nan, dtype)    # garbage in scratch is fine
+    hsoftmax.node_rows_adam(H, g, occ, offsets, rows, b[0], b[1], b[2], scratch, -1.0 / B,
+                            1e-2, 0.9, 0.999, 1e-8, 3, n_threads, f)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    untouched = np.setdiff1d(np.arange(V - 1), rows)
+    np.testing.assert_array_equal(b[0][untouched], P[untouched])
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_layer_step_fused_equals_formed_rows(n_threads):
+    # training never reads grad_rows, so step() takes the fused kernel; reading
+    # grad_rows first makes it take sparse_adam_scaled: the same parameters either way
+    out = []
+    for read_rows in (False, True):
+        L, H, labels, _ = make(500, 33, B=50, seed=4, dtype=np.float32, n_threads=n_threads)
+        for it in range(4):
+            L.forward(H, labels, with_grad=True)
+            L.backward(1.0)
+            if read_rows:
+                L.grad_rows
+            assert L._rows_formed == read_rows
+            L.step(-1 / 50, 1e-2)
+            labels = (labels * 7 + 3) % 500
+        out.append([x.copy() for x in (L.Wb, L.m, L.v)])
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(out[0][0]).max() > 0
+
+
+def test_row_kernels_reject_bad_grouping():
+    L, H, labels, _ = make(50, 4, B=6, dtype=np.float64)
+    H, g, occ, offsets, rows = _grouping(L, H, labels, np.float64)
+    k, h = len(rows), 4
+    grad = np.empty((k, h + 1))
+    with pytest.raises(ValueError, match="grad_rows"):
+        hsoftmax.node_rows(H, g, occ, offsets, k, np.empty((k - 1, h + 1)))
+    with pytest.raises(ValueError, match="offsets must hold"):
+        hsoftmax.node_rows(H, g, occ, offsets[:k], k, grad)
+    bad = offsets.copy()
+    bad[1], bad[2] = bad[2], bad[1] - 1
+    with pytest.raises(ValueError, match="non-decreasing"):
+        hsoftmax.node_rows(H, g, occ, bad, k, grad)
+    bad_occ = occ.copy()
+    bad_occ[0] = 6 * g.shape[1]
+    with pytest.raises(ValueError, match="outside"):
+        hsoftmax.node_rows(H, g, bad_occ, offsets, k, grad)
+    with pytest.raises(ValueError, match="g must be"):
+        hsoftmax.node_rows(H[:5], g, occ, offsets, k, grad)
+    P, m, v = L.Wb.copy(), L.m.copy(), L.v.copy()
+    args = (1e-2, 0.9, 0.999, 1e-8, 1)
+    with pytest.raises(ValueError, match="scratch"):
+        hsoftmax.node_rows_adam(H, g, occ, offsets, rows, P, m, v, np.empty((1, h + 1)),
+                                -0.5, *args, 2)
+    with pytest.raises(IndexError, match="row id"):
+        hsoftmax.node_rows_adam(H, g, occ, offsets, rows + 100, P, m, v,
+                                np.empty((1, h + 1)), -0.5, *args)
+    with pytest.raises(ValueError, match="param, m and v"):
+        hsoftmax.node_rows_adam(H, g, occ, offsets, rows, P, m[:-1], v,
+                                np.empty((1, h + 1)), -0.5, *args)
+    np.testing.assert_array_equal(P, L.Wb)          # nothing was written

@@ -64,6 +64,8 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._k = 0
         self.row_lr = None          # per-node learning-rate factors (set_row_learning_rates)
         self._fwd_grad = False      # the last forward also formed g and dH (dlogp = 1)
+        self._rows_formed = False   # grad_rows holds the last backward's node rows
+        self._scratch = None
 
     # ---- buffers ----
 
@@ -78,6 +80,12 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._occ = np.empty(B * D, np.int64)
         self._grad_rows = np.empty((kmax, h + 1), self.dtype)
         self._scaled = np.empty((kmax, h + 1), self.dtype)
+
+    def _scratch_rows(self, n):
+        """(n, h+1) per-thread scratch of the fused node-rows + Adam kernel."""
+        if self._scratch is None or self._scratch.shape[0] < n:
+            self._scratch = np.empty((n, self.n_in + 1), self.dtype)
+        return self._scratch
 
     # ---- training path ----
 
@@ -120,8 +128,9 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._k = _hs_ext.backward(
             self._H, self.Wb, self._labels, t.paths, t.codes, t.lengths, self._sig[:B], d,
             self._g[:B], dH, self._node_slot, self._touched, self._offsets, self._cursor,
-            self._occ, self._grad_rows, need_dH, self.threads, have)
+            self._occ, self._grad_rows, need_dH, self.threads, have, False)
         self._have_grad = True
+        self._rows_formed = False       # formed on demand (grad_rows) or fused into step
         return dH if need_dH else None
 
     @property
@@ -131,7 +140,14 @@ class HierarchicalSoftmax(OutputLayerBase):
 
     @property
     def grad_rows(self):
-        """(k, h+1) gradient rows of ``touched_rows`` from the last backward."""
+        """(k, h+1) gradient rows of ``touched_rows`` from the last backward.
+
+        Formed on first access (training never asks: :meth:`step` forms each row
+        and updates its node in one pass)."""
+        if not self._rows_formed and self._k:
+            _hs_ext.node_rows(self._H, self._g[:self._B], self._occ, self._offsets, self._k,
+                              self._grad_rows, self.threads)
+        self._rows_formed = True
         return self._grad_rows[:self._k]
 
     def step(self, scale, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -153,13 +169,19 @@ class HierarchicalSoftmax(OutputLayerBase):
                 raise InvalidParameterError("per-node learning rates (row_lr) need "
                                             "adam_kernel='fused'")
             k = self._k
-            g = np.multiply(self._grad_rows[:k], self.dtype.type(scale), out=self._scaled[:k])
+            g = np.multiply(self.grad_rows, self.dtype.type(scale), out=self._scaled[:k])
             _optim_ext.sparse_adam_rows(self.Wb, self._touched[:k], g, self.m, self.v,
                                         lr, beta1, beta2, eps, self.t, self.threads)
-        else:
+        elif self._rows_formed:
             _hs_ext.sparse_adam_scaled(self.Wb, self.touched_rows, self._grad_rows, scale,
                                        self.m, self.v, lr, beta1, beta2, eps, self.t,
                                        self.threads, self.row_lr)
+        else:               # each gradient row formed in cache and applied at once
+            nt = self.threads
+            _hs_ext.node_rows_adam(self._H, self._g[:self._B], self._occ, self._offsets,
+                                   self.touched_rows, self.Wb, self.m, self.v,
+                                   self._scratch_rows(nt), scale, lr, beta1, beta2, eps,
+                                   self.t, nt, self.row_lr)
         self._have_grad = False
 
     def set_row_learning_rates(self, factors):
