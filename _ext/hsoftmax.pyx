@@ -16,8 +16,11 @@ with the exact stable ``log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))``
 Node gradients are race-free: the occurrences (b, j) are grouped by node in
 a CSR built serially (O(B depth)), then each distinct node sums its own
 occurrences (in increasing b) into its own row, in parallel over nodes.
-Results do not depend on the number of threads.
-NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward``.
+Results do not depend on the number of threads.  In training the rows are not
+stored: ``node_rows_adam`` forms each one in a per-thread scratch row and applies
+the lazy Adam update to its node at once (``node_rows`` forms them on request).
+NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward`` /
+``sparse_adam``.
 """
 from libc.float cimport DBL_MIN, FLT_MIN
 from cython cimport floating

@@ -92,12 +92,12 @@ class HierarchicalSoftmax(OutputLayerBase):
     def forward(self, H, labels, with_grad=False):
         """log s(labels[b] | H[b]) for each row: (B,) in the layer's dtype.
 
-        Keeps references to ``H`` and ``labels`` for :meth:`backward` (do not
-        modify them in between).  The returned array is an internal buffer
-        overwritten by the next forward: copy it to keep it.  ``with_grad=True``
-        (training, when ``backward(1.0)`` follows) also forms the per-example
-        gradients while each example's path rows are still in cache; backward
-        then only forms the node rows (the same numbers either way).
+        Keeps references to ``H`` and ``labels`` for :meth:`backward` and
+        :meth:`step` (do not modify them in between).  The returned array is an
+        internal buffer overwritten by the next forward: copy it to keep it.
+        ``with_grad=True`` (training, when ``backward(1.0)`` follows) also forms the
+        per-example gradients while each example's path rows are still in cache;
+        backward then only groups the occurrences by node (the same numbers either way).
         """
         H, labels = self._check_input(H, labels)
         B = H.shape[0]
@@ -159,8 +159,12 @@ class HierarchicalSoftmax(OutputLayerBase):
         the textbook Adam of ``vaeas_np._ext.optim.sparse_adam_rows``; by default
         (``adam_kernel="fused"``) it runs as ``_ext.hsoftmax.sparse_adam_scaled``,
         which folds in ``scale`` and computes in the layer's dtype so that it
-        vectorises (about 3x faster in float32); ``adam_kernel="shared"`` uses
-        ``optim.sparse_adam_rows`` on a scaled copy of the rows.
+        vectorises (about 3x faster in float32), or, when :attr:`grad_rows` has not
+        been read since the backward, as ``_ext.hsoftmax.node_rows_adam``, which
+        also forms each gradient row just before updating its node (the same
+        numbers, without writing the rows out and reading them back);
+        ``adam_kernel="shared"`` uses ``optim.sparse_adam_rows`` on a scaled copy
+        of the rows.  ``H`` from the forward must still be unchanged.
         """
         self._check_step(lr, beta1, beta2, eps)
         self.t += 1
