@@ -171,8 +171,8 @@ def test_divergence_exits_2_and_keeps_the_checkpoint(tmp_path, data_file, capsys
     assert main([*args, "--epochs", "2", "--run-dir", tmp_path / "ref"]) == 0
     original = VAE._forward_backward
 
-    def nan_at_epoch_3(self, x, eps, idx=None):
-        stats = original(self, x, eps, idx)
+    def nan_at_epoch_3(self, x, eps, idx=None, **kw):
+        stats = original(self, x, eps, idx, **kw)
         if self.epoch_ >= 2:
             stats["loss"] = float("nan")
         return stats

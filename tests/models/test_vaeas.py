@@ -263,9 +263,9 @@ def test_classifier_lr_decay_per_epoch():
     model = small_vaeas(epochs=3, classifier_learning_rate=2e-3, classifier_lr_decay=0.5)
     step = model._classifier_step
 
-    def spy(B):
+    def spy(B, **kw):
         seen.append((model.epoch_, model.optimizers_["classifier"].lr, model._node_lr))
-        step(B)
+        step(B, **kw)
     model._classifier_step = spy
     model.fit(tiny_data())
     for epoch, mlp_lr, node_lr in seen:
@@ -291,3 +291,75 @@ def test_float64_models_train_in_float64(model_cls):
     if model_cls == "VAEAS":
         est = model.estimates(X)
         assert np.isfinite(est["MI"]) and est["MI"] <= np.log(model.n_labels_) + 1e-9
+
+
+@pytest.mark.parametrize("model_cls,kw", [
+    ("VAE", {}),
+    ("VAEAS", {}),                                          # alpha = beta: no dz from the classifier
+    ("VAEAS", dict(alpha=2.0, beta=0.5, classifier_steps=2, classifier_resample=True)),
+    ("VAEAS", dict(softmax="full", alpha=0.0, layer_norm=True)),
+])
+def test_train_step_equals_gradients_then_adam(model_cls, kw):
+    """A training step takes each network's Adam step during its backward (a layer at a
+    time, no full-size gradient): the same parameters and moments, bit for bit, as the
+    gradients of _forward_backward followed by each optimizer's step."""
+    X = tiny_data()
+    make = (lambda: small_vaeas(**kw)) if model_cls == "VAEAS" else (
+        lambda: VAE(latent_dim=3, encoder_layers=(8,), decoder_layers=(8, 8), batch_size=16,
+                    epochs=1, seed=1, verbose=False))
+    fused, plain = make().fit(X), make().fit(X)         # one epoch: trained, identical
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        idx = rng.choice(len(X), 16, replace=False)
+        x = (X[idx] > 0.5).astype(np.float32)
+        fused._nt = plain._nt = 1
+        fused._train_step(x, idx)
+        eps = plain._buffers_for(16)["eps"]
+        plain.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
+        plain._forward_backward(x, eps, idx)
+        plain.optimizers_["encoder"].step(plain.encoder_.grads, 1)
+        plain.optimizers_["decoder"].step(plain.decoder_.grads, 1)
+        if model_cls == "VAEAS":
+            B = 16
+            plain._classifier_step(B)                       # MLP Adam and the output layer
+            for _ in range(plain.classifier_steps - 1):
+                z, labels, mu = plain._classifier_batch
+                buf = plain._buffers_for(B)
+                buf.setdefault("z_extra", np.empty_like(buf["z"]))
+                z = buf["z_extra"]
+                plain.rngs_["noise"].standard_normal(out=z, dtype=z.dtype)
+                z *= buf["std"]
+                z += mu
+                plain._classifier_forward(z, labels, with_grad=True)
+                plain._classifier_backward(need_dz=False)
+                plain._classifier_step(B)
+    names = ["encoder", "decoder"] + (["classifier"] if model_cls == "VAEAS" else [])
+    for name in names:
+        a, b = fused.optimizers_[name], plain.optimizers_[name]
+        for u, w in ((a.params, b.params), (a.m, b.m), (a.v, b.v)):
+            np.testing.assert_array_equal(u, w)
+        assert a.step_count == b.step_count
+    if model_cls == "VAEAS":
+        for u, w in zip(fused.output_.params(), plain.output_.params()):
+            np.testing.assert_array_equal(u, w)
+
+
+def test_nan_loss_stops_the_step_before_any_parameter_moves():
+    """A non-finite loss raises before the first layer's update (the updates happen
+    during the backward now)."""
+    from vaeas_np.errors import TrainingDivergedError
+    X = tiny_data()
+    model = small_vaeas(epochs=1).fit(X)
+    model.encoder_.layers[-1].b[0] = np.nan                # mu[:, 0] is NaN: the loss too
+    before = [net.params.copy() for net in model._networks()]
+    before += [p.copy() for p in model.output_.params()]
+    moments = [model.optimizers_[n].m.copy() for n in ("encoder", "decoder", "classifier")]
+    model._nt = 1
+    idx = np.arange(16)
+    with pytest.raises(TrainingDivergedError, match="not updated"):
+        model._train_step((X[idx] > 0.5).astype(np.float32), idx)
+    after = [net.params for net in model._networks()] + list(model.output_.params())
+    for u, w in zip(before, after):
+        np.testing.assert_array_equal(u, w)                # NaN == NaN here
+    for n, m in zip(("encoder", "decoder", "classifier"), moments):
+        np.testing.assert_array_equal(model.optimizers_[n].m, m)

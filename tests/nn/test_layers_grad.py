@@ -94,3 +94,43 @@ def test_layer_norm_backward(batch, n, seed):
     f = lambda: float((w * norm.forward(x)).sum())
     norm.forward(x)
     assert rel_error(norm.backward(w), numerical_grad(f, x)) < 1e-6
+
+
+@given(sizes=st.lists(st.integers(1, 30), min_size=2, max_size=5),
+       act=st.sampled_from(["relu", "tanh"]), batch=st.integers(1, 20),
+       dtype=st.sampled_from([np.float32, np.float64]), sparse=st.booleans(),
+       need_dx=st.booleans(), scale=st.sampled_from([1.0, -1.0 / 7]),
+       seed=st.integers(0, 2**32 - 1))
+def test_backward_with_optimizer_equals_backward_then_step(sizes, act, batch, dtype, sparse,
+                                                           need_dx, scale, seed):
+    """MLP.backward(optimizer=...) takes the Adam step layer by layer during the backward:
+    the same parameters, moments and input gradient, bit for bit, as backward() then
+    optimizer.step(grads), and ``grads`` is left alone."""
+    from vaeas_np.nn.optim import Adam
+    rng = np.random.default_rng(seed)
+    nets = []
+    for _ in range(2):
+        net = MLP(sizes, act, "identity", dtype=dtype, sparse_input=sparse)
+        net.initialize(np.random.default_rng(seed))
+        nets.append((net, Adam(net.params, lr=1e-2)))
+    x = (rng.random((batch, sizes[0])) < 0.2).astype(dtype)   # sparse enough for SparseRows
+    dy = rng.normal(size=(batch, sizes[-1])).astype(dtype)
+    p_init = nets[0][0].params.copy()
+    for step in range(2):
+        (a, opt_a), (b, opt_b) = nets
+        a.forward(x)
+        dx_a = a.backward(dy.copy(), need_input_grad=need_dx)
+        dx_a = None if dx_a is None else dx_a.copy()
+        opt_a.step(a.grads, scale=scale)
+        b.forward(x)
+        b.grads[...] = 7.0
+        dx_b = b.backward(dy.copy(), need_input_grad=need_dx, optimizer=opt_b, scale=scale)
+        assert (b.grads == 7.0).all()                       # not written
+        if need_dx:
+            np.testing.assert_array_equal(dx_a, dx_b)      # from the forward's weights
+        else:
+            assert dx_b is None
+        for u, w in ((a.params, b.params), (opt_a.m, opt_b.m), (opt_a.v, opt_b.v)):
+            np.testing.assert_array_equal(u, w)
+        assert opt_a.step_count == opt_b.step_count == step + 1
+    assert not np.array_equal(b.params, p_init)            # the step did move them

@@ -1,7 +1,7 @@
 """Fused Adam and sparse-row Adam against the textbook formula."""
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from vaeas_np._ext import optim as kernels
 from vaeas_np.nn.optim import Adam, adam_reference, sparse_adam_reference
@@ -97,3 +97,42 @@ def test_adam_flushes_subnormal_moments(dtype):
     assert np.all(opt.m[1:] == 0) and np.all(opt.v[1:] == 0)
     np.testing.assert_allclose(opt.m[0], 0.9e-3, rtol=1e-6)
     np.testing.assert_allclose(opt.v[0], 0.999e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(sizes=st.lists(st.integers(1, 40_000), min_size=1, max_size=5),
+       steps=st.integers(1, 3), n_threads=st.sampled_from([1, 2]),
+       scale=st.sampled_from([1.0, -0.25]), seed=st.integers(0, 2**32 - 1))
+@settings(deadline=None, max_examples=20)
+def test_adam_step_slices_equal_one_step(dtype, sizes, steps, n_threads, scale, seed):
+    # advance() then step_slice over consecutive slices: the same numbers, bit for bit,
+    # as one step() on the whole vector (Adam is elementwise)
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    p0 = rng.normal(size=n).astype(dtype)
+    whole, sliced = Adam(p0.copy(), lr=1e-2), Adam(p0.copy(), lr=1e-2)
+    for _ in range(steps):
+        g = rng.normal(size=n).astype(dtype)
+        whole.step(g, n_threads, scale)
+        sliced.advance()
+        o = 0
+        for k in reversed(sizes):                      # any order: a backward goes top-down
+            o_k = n - o - k
+            sliced.step_slice(o_k, np.ascontiguousarray(g[o_k:o_k + k]), n_threads, scale)
+            o += k
+    for a, b in ((whole.params, sliced.params), (whole.m, sliced.m), (whole.v, sliced.v)):
+        np.testing.assert_array_equal(a, b)
+    assert whole.step_count == sliced.step_count == steps
+
+
+def test_adam_step_slice_is_checked():
+    opt = Adam(np.zeros(10))
+    with pytest.raises(RuntimeError, match="advance"):
+        opt.step_slice(0, np.ones(3))
+    opt.advance()
+    with pytest.raises(ValueError, match="does not fit"):
+        opt.step_slice(8, np.ones(3))
+    with pytest.raises(ValueError, match="does not fit"):
+        opt.step_slice(-1, np.ones(3))
+    opt.step_slice(7, np.ones(3))
+    assert (opt.params[:7] == 0).all() and (opt.params[7:] < 0).all()

@@ -128,8 +128,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     good = small(epochs=2).fit(X)
     original = VAE._forward_backward
 
-    def nan_at_epoch_3(self, x, eps, idx=None):
-        stats = original(self, x, eps, idx)
+    def nan_at_epoch_3(self, x, eps, idx=None, **kw):
+        stats = original(self, x, eps, idx, **kw)
         if self.epoch_ >= 2:
             stats["loss"] = math.nan
         return stats
@@ -148,8 +148,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
 def test_divergence_in_the_first_epoch_has_no_checkpoint(tmp_path, monkeypatch):
     original = VAE._forward_backward
 
-    def always_inf(self, x, eps, idx=None):
-        stats = original(self, x, eps, idx)
+    def always_inf(self, x, eps, idx=None, **kw):
+        stats = original(self, x, eps, idx, **kw)
         stats["loss"] = math.inf
         return stats
 

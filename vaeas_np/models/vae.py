@@ -8,7 +8,7 @@ Objective for a minibatch B (SPEC section 3), means over the batch::
     L       = mean_i recon_i + beta * mean_i KL_i
 
 :class:`~vaeas_np.models.vaeas.VAEAS` adds the auxiliary classifier through
-the :meth:`VAE._latent_extra_grad` hook.
+the :meth:`VAE._latent_extra_forward` / :meth:`VAE._latent_extra_backward` hooks.
 """
 import math
 import sys
@@ -194,12 +194,17 @@ class VAE:
         return buf
 
     # ------------------------------------------------------ objective
-    def _forward_backward(self, x, eps, idx=None):
+    def _forward_backward(self, x, eps, idx=None, update=False):
         """One forward and backward pass of the objective on a minibatch.
 
         x: (B, D) binary inputs; eps: (B, d) standard-normal noise (consumed).
         Writes the gradients of the batch-mean objective into the networks'
         ``grads``; returns a dict of batch means (loss, recon, kl, ...).
+
+        ``update=True`` (training): each network's Adam step is taken during its
+        backward, a layer at a time (:meth:`MLP.backward` with ``optimizer``), and
+        ``grads`` are not written.  The loss is checked first: a non-finite loss
+        raises :class:`TrainingDivergedError` before any parameter moves.
         """
         B, d = x.shape[0], int(self.latent_dim)
         buf = self._buffers_for(B)
@@ -228,13 +233,19 @@ class VAE:
         kl_i -= d
         kl_i *= 0.5
         kl = float(kl_i.mean())
-        dz = self.decoder_.backward(dlogits)            # dL/dz from the reconstruction
         stats = {"recon": recon, "kl": kl}
-        extra = self._latent_extra_grad(z, idx, mu, logvar, kl_i, stats)
+        self._latent_extra_forward(z, idx, mu, logvar, kl_i, stats)
+        beta = float(self.beta)
+        stats["loss"] = recon + beta * kl + stats.pop("_extra_loss", 0.0)
+        if update:
+            self._check_loss(stats)                     # before any parameter moves
+        extra = self._latent_extra_backward(update)
+        opt = self.optimizers_ if update else {}
+        dz = self.decoder_.backward(dlogits, optimizer=opt.get("decoder"))   # dL/dz (recon)
         if extra is not None:
             dz += extra
         # through z = mu + std * eps and the beta * KL term
-        denc, beta = buf["denc"], float(self.beta)
+        denc = buf["denc"]
         dmu, dlv = denc[:, :d], denc[:, d:]
         np.multiply(mu, beta / B, out=dmu)
         dmu += dz                                       # dL/dmu = dz + beta mu / B
@@ -244,34 +255,39 @@ class VAE:
         np.subtract(var, 1.0, out=t)
         t *= 0.5 * beta / B
         dlv += t                                        # + beta (e^logvar - 1) / (2B)
-        self.encoder_.backward(denc, need_input_grad=False)
-        stats["loss"] = recon + beta * kl + stats.pop("_extra_loss", 0.0)
+        self.encoder_.backward(denc, need_input_grad=False, optimizer=opt.get("encoder"))
         return stats
 
     def _networks(self):
         """The model's MLPs (their fused kernels get the model's thread count)."""
         return [self.encoder_, self.decoder_]
 
-    def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
-        """Hook for VAE-AS: extra dL/dz (B, d) or None.  Plain VAE: nothing."""
+    def _latent_extra_forward(self, z, idx, mu, logvar, kl_i, stats):
+        """Hook for VAE-AS: the extra terms' forward on z (adds to ``stats``, with
+        ``stats["_extra_loss"]`` for the loss).  Plain VAE: nothing."""
+
+    def _latent_extra_backward(self, update):
+        """Hook for VAE-AS: extra dL/dz (B, d) or None (with ``update``, the extra
+        networks also take their step).  Plain VAE: nothing."""
         return None
 
-    def _optimizer_step(self):
-        nt = self._nt
-        self.optimizers_["encoder"].step(self.encoder_.grads, nt)
-        self.optimizers_["decoder"].step(self.decoder_.grads, nt)
+    def _after_update(self):
+        """Hook for VAE-AS: what a training step does after the networks' updates."""
 
-    def _train_step(self, x, idx):
-        eps = self._buffers_for(x.shape[0])["eps"]
-        self.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):   # divergence is reported below
-            stats = self._forward_backward(x, eps, idx)
+    def _check_loss(self, stats):
         if not math.isfinite(stats["loss"]):
             raise TrainingDivergedError(
                 f"the training loss became {stats['loss']} at epoch {self.epoch_ + 1}; "
                 "parameters were not updated with it. Lower learning_rate, check the input "
                 "data, or resume from the last good checkpoint.")
-        self._optimizer_step()
+
+    def _train_step(self, x, idx):
+        eps = self._buffers_for(x.shape[0])["eps"]
+        self.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):   # divergence is reported below
+            stats = self._forward_backward(x, eps, idx, update=True)
+        self._check_loss(stats)
+        self._after_update()
         return stats
 
     # ------------------------------------------------------------- fit

@@ -272,16 +272,23 @@ class VAEAS(VAE):
         """log s(labels | z); ``with_grad`` when :meth:`_classifier_backward` follows."""
         return self.output_.forward(self._hidden(z), labels, with_grad)
 
-    def _classifier_backward(self, need_dz=True):
-        """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None."""
+    def _classifier_backward(self, need_dz=True, update=False):
+        """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None.
+
+        ``update``: the classifier MLP takes its Adam step (on SC = -mean log s)
+        during the backward, a layer at a time; the node rows' step is
+        :meth:`_classifier_step` with ``mlp=False``."""
         dh = self.output_.backward(1.0)
+        B = dh.shape[0]
         dz_skip = None
         if self.classifier_skip:
             nh = dh.shape[1] - int(self.latent_dim)
             dh, dz_skip = np.ascontiguousarray(dh[:, :nh]), dh[:, nh:]
         if self.norm_ is not None:
             dh = self.norm_.backward(dh)
-        dz = self.classifier_.backward(dh, need_input_grad=need_dz)
+        opt = self.optimizers_["classifier"] if update else None
+        dz = self.classifier_.backward(dh, need_input_grad=need_dz, optimizer=opt,
+                                       scale=-1.0 / B)
         if need_dz and dz_skip is not None:
             dz += dz_skip
         return dz
@@ -289,8 +296,7 @@ class VAEAS(VAE):
     def _networks(self):
         return super()._networks() + [self.classifier_]
 
-    def _latent_extra_grad(self, z, idx, mu, logvar, kl_i, stats):
-        B = z.shape[0]
+    def _latent_extra_forward(self, z, idx, mu, logvar, kl_i, stats):
         labels = self.labels_[idx]
         logp = self._classifier_forward(z, labels, with_grad=True)
         mean_logp = float(logp.mean(dtype=np.float64))
@@ -301,26 +307,31 @@ class VAEAS(VAE):
         w = float(self.alpha) - float(self.beta)
         stats["_extra_loss"] = w * mi
         self._classifier_batch = (z, labels, mu)
+
+    def _latent_extra_backward(self, update):
+        B = self._classifier_batch[0].shape[0]
+        w = float(self.alpha) - float(self.beta)
         if w == 0:                                   # alpha = beta: nothing flows into z
-            self._classifier_backward(need_dz=False)
+            self._classifier_backward(need_dz=False, update=update)
             return None
-        dz = self._classifier_backward(need_dz=True)
+        dz = self._classifier_backward(need_dz=True, update=update)
         dz *= w / B                                  # (alpha - beta)/B * d(sum log s)/dz
         return dz
 
-    def _classifier_step(self, B):
-        # the classifier minimises SC = -mean log s: gradient -1/B * d(sum log s)
-        self.optimizers_["classifier"].step(self.classifier_.grads, self._nt, scale=-1.0 / B)
+    def _classifier_step(self, B, mlp=True):
+        # the classifier minimises SC = -mean log s: gradient -1/B * d(sum log s);
+        # mlp=False after _classifier_backward(update=True), which stepped the MLP
+        if mlp:
+            self.optimizers_["classifier"].step(self.classifier_.grads, self._nt,
+                                                scale=-1.0 / B)
         self.output_.step(-1.0 / B, self._node_lr)
 
-    def _optimizer_step(self):
-        # the classifier first: its touched node rows were read by this step's tree
-        # backward and are still in cache, the encoder and decoder Adams (about
-        # 16 MB each way) would evict them
+    def _after_update(self):
+        # the node rows' step (the networks stepped during their backward), then the
+        # extra classifier-only updates
         z, labels, mu = self._classifier_batch
         B = z.shape[0]
-        self._classifier_step(B)
-        super()._optimizer_step()
+        self._classifier_step(B, mlp=False)
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
             if self.classifier_resample:                   # z ~ q(z|x) again: mu and std
                 buf = self._buffers_for(B)                 # are still this batch's
@@ -331,8 +342,8 @@ class VAEAS(VAE):
                 z *= buf["std"]
                 z += mu
             self._classifier_forward(z, labels, with_grad=True)
-            self._classifier_backward(need_dz=False)
-            self._classifier_step(B)
+            self._classifier_backward(need_dz=False, update=True)
+            self._classifier_step(B, mlp=False)
 
     def _progress_keys(self):
         return ("loss", "kl", "mi")

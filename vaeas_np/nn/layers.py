@@ -72,22 +72,26 @@ class Dense:
         out += self.b
         return self._act(out)
 
-    def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None):
+    def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None, grad_W=None,
+                 grad_b=None):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
-        in place into dL/d(pre-activation)).  Writes grad_W, grad_b; returns
-        dL/dx in ``dx`` when given.  ``x_rows``: as in :meth:`forward`.
+        in place into dL/d(pre-activation)).  Writes grad_W, grad_b (or the buffers
+        ``grad_W``, ``grad_b`` when given); returns dL/dx in ``dx`` when given.
+        ``x_rows``: as in :meth:`forward`.
         """
+        grad_W = self.grad_W if grad_W is None else grad_W
+        grad_b = self.grad_b if grad_b is None else grad_b
         if self.activation == "relu" and delta.flags.c_contiguous and y.flags.c_contiguous:
             _fused.relu_backward(y, delta, n_threads)  # dL/da = dL/dy * 1[a > 0]
         else:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
         if x_rows is not None:
-            x_rows.t_matmul(delta, self.grad_W, n_threads)
+            x_rows.t_matmul(delta, grad_W, n_threads)
         else:
-            np.matmul(x.T, delta, out=self.grad_W)    # dL/dW = x^T dL/da
-        np.sum(delta, axis=0, out=self.grad_b)    # dL/db = sum_batch dL/da
+            np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
+        np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
         if dx is not None:
             np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
         return dx
@@ -124,10 +128,13 @@ class MLP:
 
     def _bind(self):
         o = 0
+        self._offsets = []
         for layer in self.layers:
             k = layer.n_params
             layer.bind(self.params[o:o + k], self.grads[o:o + k])
+            self._offsets.append(o)
             o += k
+        self._grad_scratch = None
 
     def initialize(self, rng):
         for layer in self.layers:
@@ -165,16 +172,41 @@ class MLP:
         self._outs = outs
         return h
 
-    def backward(self, dy, need_input_grad=True):
-        """dy: dL/d(output) (modified in place). Writes ``grads``; returns dL/dx."""
+    def backward(self, dy, need_input_grad=True, optimizer=None, scale=1.0):
+        """dy: dL/d(output) (modified in place). Writes ``grads``; returns dL/dx.
+
+        With ``optimizer`` (an :class:`~vaeas_np.nn.optim.Adam` over ``params``) the
+        step is taken during the backward instead: each layer's gradient goes to
+        one scratch buffer the size of the largest layer and is applied
+        (``optimizer.step_slice(..., scale=scale)``) as soon as the layer has also
+        passed its input gradient down, so every layer's input gradient still uses
+        the weights of the forward.  ``grads`` is not written.  The parameters come
+        out the same as from ``backward`` then ``optimizer.step(grads, scale=scale)``;
+        the step no longer writes and re-reads a gradient the size of the network
+        (8 MB for the MNIST VAE), which made the MNIST VAE training step 2-3 %
+        faster (bench/RESULTS.md, seventh round).
+        """
         _, deltas = self._buffers_for(dy.shape[0])
         outs = self._outs
         delta = dy
+        if optimizer is not None:
+            optimizer.advance()
+            if self._grad_scratch is None:
+                self._grad_scratch = np.empty(max(l.n_params for l in self.layers),
+                                              self.dtype)
         for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             x_in = self._x if i == 0 else outs[i - 1]
             dx = deltas[i] if (i > 0 or need_input_grad) else None
-            self.layers[i].backward(x_in, outs[i], delta, dx, self.n_threads,
-                                    self._x_rows if i == 0 else None)
+            gW = gb = None
+            if optimizer is not None:
+                g = self._grad_scratch[:layer.n_params]
+                k = layer.n_in * layer.n_out
+                gW, gb = g[:k].reshape(layer.n_in, layer.n_out), g[k:]
+            layer.backward(x_in, outs[i], delta, dx, self.n_threads,
+                           self._x_rows if i == 0 else None, gW, gb)
+            if optimizer is not None:
+                optimizer.step_slice(self._offsets[i], g, self.n_threads, scale)
             delta = dx
         return delta
 

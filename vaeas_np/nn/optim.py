@@ -32,10 +32,33 @@ class Adam:
 
     def step(self, grads, n_threads=None, scale=1.0):
         """Update ``params`` in place with the gradient ``scale * grads``."""
+        self.advance()
+        self.step_slice(0, grads, n_threads, scale)
+
+    def advance(self):
+        """Begin a new step; :meth:`step_slice` calls until the next ``advance`` belong to it.
+
+        A step can then be applied a slice at a time, each slice as soon as its
+        gradient exists (:meth:`vaeas_np.nn.MLP.backward` with ``optimizer``).
+        """
         self.step_count += 1
-        _optim.adam_step(self.params, grads, self.m, self.v, self.lr, self.beta1,
-                         self.beta2, self.eps, self.step_count, get_num_threads(n_threads),
-                         scale)
+
+    def step_slice(self, start, grads, n_threads=None, scale=1.0):
+        """This step's update of ``params[start:start + len(grads)]`` with ``scale * grads``.
+
+        After :meth:`advance`.  Adam is elementwise, so updating the slices of a step
+        one by one gives the same numbers as one :meth:`step` on the whole vector.
+        """
+        if self.step_count < 1:
+            raise RuntimeError("Adam.step_slice: call advance() first to begin the step")
+        k = grads.shape[0]
+        if grads.ndim != 1 or start < 0 or start + k > self.params.shape[0]:
+            raise ValueError(f"Adam.step_slice: a 1-d gradient of {k} elements at {start} does "
+                             f"not fit the {self.params.shape[0]} parameters")
+        stop = start + k
+        _optim.adam_step(self.params[start:stop], grads, self.m[start:stop],
+                         self.v[start:stop], self.lr, self.beta1, self.beta2, self.eps,
+                         self.step_count, get_num_threads(n_threads), scale)
 
     def state(self):
         return {"m": self.m, "v": self.v, "step": self.step_count}
