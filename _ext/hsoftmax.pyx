@@ -260,6 +260,18 @@ cdef int _check_rows(Py_ssize_t B, Py_ssize_t gB, Py_ssize_t D, Py_ssize_t k,
     return 0
 
 
+cdef int _check_adam_rows(str name, const int64_t[::1] rows, Py_ssize_t R,
+                          Py_ssize_t n_rates) except -1:
+    """Row ids in [0, R); per-row rates (n_rates >= 0: their count) one per row of R."""
+    cdef Py_ssize_t j
+    for j in range(rows.shape[0]):
+        if rows[j] < 0 or rows[j] >= R:
+            raise IndexError(f"{name}: row id {rows[j]} outside [0, {R})")
+    if n_rates >= 0 and n_rates != R:
+        raise ValueError(f"{name}: row_lr must have shape ({R},)")
+    return 0
+
+
 def node_rows(const floating[:, ::1] H,       # IN  (B, h) the forward's input
               const floating[:, ::1] g,       # IN  (B, D) from backward
               const int64_t[::1] occ,         # IN  occurrences grouped by node (backward)
@@ -308,12 +320,9 @@ def node_rows_adam(const floating[:, ::1] H,      # IN  (B, h) the forward's inp
         raise ValueError(f"hsoftmax.node_rows_adam: param, m and v must be (R, {h + 1})")
     if scratch.shape[0] < max(n_threads, 1) or scratch.shape[1] != h + 1:
         raise ValueError(f"hsoftmax.node_rows_adam: scratch must be (>= {n_threads}, {h + 1})")
-    for i in range(k):
-        if rows[i] < 0 or rows[i] >= R:
-            raise IndexError(f"hsoftmax.node_rows_adam: row id {rows[i]} outside [0, {R})")
+    _check_adam_rows("hsoftmax.node_rows_adam", rows, R,
+                     -1 if row_lr is None else row_lr.shape[0])
     cdef bint per_row = row_lr is not None
-    if per_row and row_lr.shape[0] != R:
-        raise ValueError(f"hsoftmax.node_rows_adam: row_lr must have shape ({R},)")
     if k == 0:
         return
     cdef const floating* lr_r = &row_lr[0] if per_row else NULL
@@ -355,12 +364,8 @@ def sparse_adam_scaled(floating[:, ::1] param,      # IN/OUT (R, n)
     if grad.shape[0] < k or grad.shape[1] != n or m.shape[0] != R or v.shape[0] != R \
             or m.shape[1] != n or v.shape[1] != n:
         raise ValueError("sparse_adam_scaled: grad (>= k, n), m and v (R, n) expected")
-    for j in range(k):
-        if rows[j] < 0 or rows[j] >= R:
-            raise IndexError(f"sparse_adam_scaled: row id {rows[j]} outside [0, {R})")
+    _check_adam_rows("sparse_adam_scaled", rows, R, -1 if row_lr is None else row_lr.shape[0])
     cdef bint per_row = row_lr is not None
-    if per_row and row_lr.shape[0] != R:
-        raise ValueError(f"sparse_adam_scaled: row_lr must have shape ({R},)")
     cdef const floating* lr_r = &row_lr[0] if per_row else NULL
     cdef floating step_size = <floating>(lr / (1.0 - pow(beta1, step)))
     cdef floating c2 = <floating>(1.0 / (1.0 - pow(beta2, step)))
