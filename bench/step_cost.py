@@ -14,7 +14,8 @@ GEMM (``MLP(sparse_input=False)``) to the interleaved blocks: an A/B of the spar
 
 Quiet blocks.  This machine has slow spells of several seconds in which everything
 slows down, a cached 128x500x500 GEMM by about 30 % and the memory-bound Adam passes
-by 3-4x (measured: the VAE step goes from about 10.5 to 16 ms).  They slow the VAE
+by 3-5x (measured: the VAE step goes from about 10.5 to 16 ms; bench/RESULTS.md,
+"What the slow spells are").  They slow the VAE
 step more than the classifier's share, so they pull the VAE-AS / VAE ratio down.
 After every block a reference GEMM (the step's 128x500x500 shape) is timed; a block
 counts as quiet when that probe is within 8 % of its fastest value in the run.  The

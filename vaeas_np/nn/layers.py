@@ -183,8 +183,8 @@ class MLP:
         the weights of the forward.  ``grads`` is not written.  The parameters come
         out the same as from ``backward`` then ``optimizer.step(grads, scale=scale)``;
         the step no longer writes and re-reads a gradient the size of the network
-        (8 MB for the MNIST VAE), which made the MNIST VAE training step 2-3 %
-        faster (bench/RESULTS.md, seventh round).
+        (8 MB for the MNIST VAE), which made the MNIST training steps 1-2 % faster
+        (bench/RESULTS.md, seventh round).
         """
         _, deltas = self._buffers_for(dy.shape[0])
         outs = self._outs
