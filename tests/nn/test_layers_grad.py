@@ -1,9 +1,9 @@
 """Backward passes of every activation, layer, MLP and loss against float64
 central differences, over hypothesis-drawn shapes and values."""
 import numpy as np
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
-from tests.gradcheck import numerical_grad, rel_error
+from tests.gradcheck import numerical_grad, rel_error, relu_margin
 from vaeas_np.nn import MLP, ACTIVATIONS, DERIVATIVES
 from vaeas_np.nn import losses
 
@@ -33,6 +33,7 @@ def test_mlp_backward(sizes, act, out_act, batch, seed):
     w = rng.normal(size=(batch, sizes[-1]))
     f = lambda: float((w * net.forward(x)).sum())
     net.forward(x)
+    assume(relu_margin(net) > 1e-3)                 # central differences fail at a kink
     dx = net.backward(w.copy()).copy()
     assert rel_error(net.grads, numerical_grad(f, net.params)) < TOL
     assert rel_error(dx, numerical_grad(f, x)) < TOL
