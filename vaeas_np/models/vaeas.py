@@ -408,8 +408,8 @@ class VAEAS(VAE):
                         (len(idx), mu.shape[1])).astype(mu.dtype)
                     logp = self._classifier_forward(z, self.labels_[idx])
                     total += float(logp.sum(dtype=np.float64))
-                    self._classifier_backward(need_dz=False)
-                    self._classifier_step(z.shape[0])
+                    self._classifier_backward(need_dz=False, update=True)
+                    self._classifier_step(z.shape[0], mlp=False)
                 history.append(logV + total / mu.shape[0])
         return history
 
