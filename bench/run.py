@@ -62,34 +62,14 @@ def run_one(case, impl, threads, opts, extra=()):
     return res
 
 
-QUIET_SLACK = 1.08      # a probe within 8 % of the run's fastest counts as quiet
-
-
-def gemm_probe(threads, calls=20):
-    """Median seconds of a float32 128x500x500 GEMM in this process, the training step's
-    commonest shape: a gauge of this machine's slow spells, which slow it by 25-45 %
-    (bench/RESULTS.md, "What the slow spells are")."""
-    from vaeas_np._threads import thread_limits
-    rng = np.random.default_rng(0)
-    a, w = rng.random((B, 500), dtype=np.float32), rng.random((500, 500), dtype=np.float32)
-    out = np.empty((B, 500), np.float32)
-    ts = []
-    with thread_limits(threads):
-        for i in range(calls + 3):
-            t = time.perf_counter()
-            np.matmul(a, w, out=out)
-            if i >= 3:
-                ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
-
-
-def quiet_ratio(ours, torch_res, probes, best):
-    """(ratio, k): the paired ratio over the rounds whose probes before, between and after
-    the two processes were all quiet, and how many rounds that was."""
-    pairs = [t / o for o, t, ps in zip(ours.get("round_medians", []),
-                                       torch_res.get("round_medians", []), probes)
-             if o and t and max(ps) <= QUIET_SLACK * best]
-    return (float(np.median(pairs)) if pairs else float("nan")), len(pairs)
+def quietest_ratio(ours, torch_res):
+    """PyTorch's quietest round over ours' quietest round: the smallest per-process median
+    of each side.  This machine's slow spells can last a whole process (a probe GEMM
+    around the processes missed one inside a PyTorch process); each side's fastest
+    process is the best estimate of a quiet machine, as long as each had one."""
+    o = [m for m in ours.get("round_medians", []) if m]
+    t = [m for m in torch_res.get("round_medians", []) if m]
+    return min(t) / min(o) if o and t else float("nan")
 
 
 def pool(runs):
@@ -147,8 +127,8 @@ def gflops(res):
     return res["flops"] / float(np.median(res["times"])) / 1e9
 
 
-def row(key, label, unit, ours, torch_res, opts, peak, quiet=None):
-    """One Markdown table row (``quiet``: (ratio, k rounds, of n) or None)."""
+def row(key, label, unit, ours, torch_res, opts, peak):
+    """One Markdown table row."""
     s = time_scale(key, ours, opts)
     cells = [label, unit]
     if "error" in ours:
@@ -161,8 +141,7 @@ def row(key, label, unit, ours, torch_res, opts, peak, quiet=None):
         best = np.min(torch_res["times"]) / np.min(ours["times"])
         cells += [f"**{ratio:.3g}x**", f"{paired_ratio(ours, torch_res):.3g}x",
                   f"{best:.3g}x"]                    # 3 digits: GPU ratios are << 1
-        q, k, n = quiet if quiet else (float("nan"), 0, 0)
-        cells.append(f"{q:.3g}x ({k} of {n})" if k else f"— (0 of {n})")
+        cells.append(f"{quietest_ratio(ours, torch_res):.3g}x")
     else:
         cells += ["—", "—", "—", "—"]
     g_o, g_t = gflops(ours), gflops(torch_res) if has_t else None
@@ -261,17 +240,12 @@ def main(argv=None):
         if key == "mi":                                  # compiled block: ~3x faster, always
             extra = ["--compile", a.compile or "on"]
         extra += ["--torch-device", a.torch_device]
-        rounds, probes = [], []
-        for _ in range(a.rounds):                       # alternate: load drift hits both
-            p0 = gemm_probe(a.threads)
-            ours = run_one(key, "ours", a.threads, o)
-            p1 = gemm_probe(a.threads)
-            tr = run_one(key, "torch", a.threads, o, extra) if have_torch else None
-            probes.append((p0, p1, gemm_probe(a.threads)))
-            rounds.append((ours, tr))
+        rounds = [(run_one(key, "ours", a.threads, o),
+                   run_one(key, "torch", a.threads, o, extra) if have_torch else None)
+                  for _ in range(a.rounds)]             # alternate: load drift hits both
         numpy_ref = run_one(key, "numpy", a.threads, o) if key == "hs_kernel" else None
         results[key] = (pool([r[0] for r in rounds]), pool([r[1] for r in rounds]),
-                        numpy_ref, probes)
+                        numpy_ref)
     peak_end = run_one("peak", "ours", a.threads, {})      # again at the end: the best of
     if "error" not in peak_end:                            # the two (machine load varies)
         peak_gf = max(peak_gf, peak_end["times"][0]) if math.isfinite(peak_gf) \
@@ -287,10 +261,8 @@ def render(a, comp, opts, results, peak_gf, elapsed):
     """The Markdown report."""
     head = ("| case | unit | ours: median [min–max] | PyTorch: median [min–max] | "
             "ratio (torch/ours, medians) | ratio (paired rounds) | ratio (best/best) | "
-            "ratio (quiet rounds) | ours GFLOP/s (% peak) | "
+            "ratio (quietest rounds) | ours GFLOP/s (% peak) | "
             "PyTorch GFLOP/s (% peak) | peak RSS MB ours / torch |")
-    all_probes = [p for r in results.values() for ps in r[3] for p in ps]
-    best_probe = min(all_probes) if all_probes else float("nan")
     devices = sorted({r[1]["notes"]["device"] for r in results.values()
                       if r[1] and "error" not in r[1] and "device" in r[1].get("notes", {})})
     where = ("PyTorch on " + ", ".join(devices) if devices and devices != ["cpu"]
@@ -300,11 +272,8 @@ def render(a, comp, opts, results, peak_gf, elapsed):
              head, "|" + "---|" * 11]
     for key, label, unit, _ in CASES:
         if key in results:
-            ours, tres, _, probes = results[key]
-            quiet = None
-            if tres and "error" not in tres and "error" not in ours:
-                quiet = quiet_ratio(ours, tres, probes, best_probe) + (len(probes),)
-            lines.append(row(key, label, unit, ours, tres, opts[key], peak_gf, quiet))
+            ours, tres, _ = results[key]
+            lines.append(row(key, label, unit, ours, tres, opts[key], peak_gf))
     lines += ["", f"Float32 GEMM peak (NumPy 1024^3 matmul, best of 7 at the start and 7 at the end, "
               f"{a.threads} threads): "
               f"**{fmt(peak_gf)} GFLOP/s**."]
@@ -312,7 +281,7 @@ def render(a, comp, opts, results, peak_gf, elapsed):
         lines.append(rate_line(*results["iwae"][:2]) + ".")
     if "hs_kernel" in results and results["hs_kernel"][2] and \
             "error" not in results["hs_kernel"][2]:
-        o, _, npr, _ = results["hs_kernel"]
+        o, _, npr = results["hs_kernel"]
         lines.append(f"Tree softmax, NumPy reference: {spread(npr['times'], 1e3)} ms / step "
                      f"({np.median(npr['times']) / np.median(o['times']):.1f}x our compiled "
                      f"kernel).")
@@ -342,13 +311,11 @@ def render(a, comp, opts, results, peak_gf, elapsed):
                     if comp != "off" else "") if a.torch_device == "cuda" else "") + ".",
               "- Ratio (paired rounds): the median over rounds of PyTorch's median / ours "
               "within a round (its two processes ran back to back).",
-              f"- Ratio (quiet rounds): the same over the rounds in which a 128x500x500 GEMM "
-              f"timed before, between and after the two processes was within "
-              f"{QUIET_SLACK - 1:.0%} of its fastest in the whole run "
-              f"({fmt(best_probe * 1e3)} ms); this machine's slow spells slow every part of "
-              "a step, the GEMMs by 25-45 % and the memory-bound passes by 3-5x, and can "
-              "last a whole process. The probe is relative to this run: a run that is slow "
-              "throughout is not caught.",
+              "- Ratio (quietest rounds): PyTorch's fastest process (its median) over "
+              "ours' fastest. This machine has slow spells that slow every part of a step "
+              "(GEMMs by 25-45 %, memory-bound passes by 3-5x) and can last a whole "
+              "process; each side's fastest process estimates a quiet machine, if each "
+              "had one.",
               f"- Spread = [min–max] of {a.rounds} alternating ours/PyTorch processes x "
               f"{opts['vae']['repeats']} timed blocks each; "
               f"total bench time {elapsed:.0f} s.",
