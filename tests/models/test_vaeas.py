@@ -54,6 +54,10 @@ def test_vaeas_objective_gradient(softmax, V, alpha, beta, layer_norm, act, batc
     loss = lambda: model._forward_backward(x, eps, idx)["loss"]
     loss()
     assume(relu_margin(model.encoder_, model.decoder_, model.classifier_) > 1e-3)
+    if layer_norm:      # a near-constant row makes the normalisation's curvature ~ var^-1.5:
+        # central differences then fail by truncation (seen: var 1.6e-5, rel. error
+        # 2.3e-6 at h = 1e-5 falling as h^2 to 2.3e-8 at 1e-6); keep rows of some spread
+        assume(model.classifier_._outs[-1].var(axis=1).min() > 1e-3)
     g_enc, g_dec = model.encoder_.grads.copy(), model.decoder_.grads.copy()
     g_cls = model.classifier_.grads.copy()          # of sum_i log s_i (unscaled)
     if softmax == "full":
