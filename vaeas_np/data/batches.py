@@ -99,7 +99,7 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
 
     The sequence is a deterministic function of the generators' states.
     """
-    check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if binarize not in _MODES:
         raise InvalidParameterError(
             f"binarize must be one of 'dynamic', 'static', None or 'threshold', got {binarize!r}")
@@ -110,7 +110,6 @@ def iterate_minibatches(X, batch_size, *, shuffle_rng=None, binarize_rng=None,
     for nm, g in (("shuffle_rng", shuffle_rng), ("binarize_rng", binarize_rng)):
         if g is not None and not isinstance(g, np.random.Generator):
             raise InvalidParameterError(f"{nm} must be a numpy.random.Generator, got {type(g).__name__}")
-    batch_size = int(batch_size)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise InvalidParameterError(f"dtype must be float32 or float64, got {dtype}")
