@@ -268,9 +268,9 @@ def test_classifier_lr_decay_per_epoch():
     model = small_vaeas(epochs=3, classifier_learning_rate=2e-3, classifier_lr_decay=0.5)
     step = model._classifier_step
 
-    def spy(B, **kw):
+    def spy(B):
         seen.append((model.epoch_, model.optimizers_["classifier"].lr, model._node_lr))
-        step(B, **kw)
+        step(B)
     model._classifier_step = spy
     model.fit(tiny_data())
     for epoch, mlp_lr, node_lr in seen:
@@ -326,7 +326,8 @@ def test_train_step_equals_gradients_then_adam(model_cls, kw):
         plain.optimizers_["decoder"].step(plain.decoder_.grads, 1)
         if model_cls == "VAEAS":
             B = 16
-            plain._classifier_step(B)                       # MLP Adam and the output layer
+            plain.optimizers_["classifier"].step(plain.classifier_.grads, 1, scale=-1.0 / B)
+            plain._classifier_step(B)                       # the output layer
             for _ in range(plain.classifier_steps - 1):
                 z, labels, mu = plain._classifier_batch
                 buf = plain._buffers_for(B)
@@ -337,6 +338,8 @@ def test_train_step_equals_gradients_then_adam(model_cls, kw):
                 z += mu
                 plain._classifier_forward(z, labels, with_grad=True)
                 plain._classifier_backward(need_dz=False)
+                plain.optimizers_["classifier"].step(plain.classifier_.grads, 1,
+                                                     scale=-1.0 / B)
                 plain._classifier_step(B)
     names = ["encoder", "decoder"] + (["classifier"] if model_cls == "VAEAS" else [])
     for name in names:

@@ -276,8 +276,8 @@ class VAEAS(VAE):
         """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None.
 
         ``update``: the classifier MLP takes its Adam step (on SC = -mean log s)
-        during the backward, a layer at a time; the node rows' step is
-        :meth:`_classifier_step` with ``mlp=False``."""
+        during the backward, a layer at a time; the output layer's step is
+        :meth:`_classifier_step`."""
         dh = self.output_.backward(1.0)
         B = dh.shape[0]
         dz_skip = None
@@ -318,12 +318,9 @@ class VAEAS(VAE):
         dz *= w / B                                  # (alpha - beta)/B * d(sum log s)/dz
         return dz
 
-    def _classifier_step(self, B, mlp=True):
-        # the classifier minimises SC = -mean log s: gradient -1/B * d(sum log s);
-        # mlp=False after _classifier_backward(update=True), which stepped the MLP
-        if mlp:
-            self.optimizers_["classifier"].step(self.classifier_.grads, self._nt,
-                                                scale=-1.0 / B)
+    def _classifier_step(self, B):
+        # the output layer's step on SC = -mean log s (gradient -1/B * d(sum log s));
+        # the MLP stepped in _classifier_backward(update=True)
         self.output_.step(-1.0 / B, self._node_lr)
 
     def _after_update(self):
@@ -331,7 +328,7 @@ class VAEAS(VAE):
         # extra classifier-only updates
         z, labels, mu = self._classifier_batch
         B = z.shape[0]
-        self._classifier_step(B, mlp=False)
+        self._classifier_step(B)
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
             if self.classifier_resample:                   # z ~ q(z|x) again: mu and std
                 buf = self._buffers_for(B)                 # are still this batch's
@@ -343,7 +340,7 @@ class VAEAS(VAE):
                 z += mu
             self._classifier_forward(z, labels, with_grad=True)
             self._classifier_backward(need_dz=False, update=True)
-            self._classifier_step(B, mlp=False)
+            self._classifier_step(B)
 
     def _progress_keys(self):
         return ("loss", "kl", "mi")
@@ -409,7 +406,7 @@ class VAEAS(VAE):
                     logp = self._classifier_forward(z, self.labels_[idx])
                     total += float(logp.sum(dtype=np.float64))
                     self._classifier_backward(need_dz=False, update=True)
-                    self._classifier_step(z.shape[0], mlp=False)
+                    self._classifier_step(z.shape[0])
                 history.append(logV + total / mu.shape[0])
         return history
 
