@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from timing import median_us
 from vaeas_np import VAE, VAEAS
 from vaeas_np._threads import thread_limits
 
@@ -45,12 +46,7 @@ QUIET_SLACK = 1.08
 
 def gemm_probe(a, w, out, calls=10):
     """Median seconds of a 128x500x500 float32 GEMM (the step's most common shape)."""
-    ts = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        np.matmul(a, w, out=out)
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    return median_us(lambda: np.matmul(a, w, out=out), n=calls, warmup=0) / 1e6
 
 
 def time_steps(models, repeats, threads, rng, probes=None):
@@ -60,10 +56,11 @@ def time_steps(models, repeats, threads, rng, probes=None):
     of that model's blocks (see "Quiet blocks" above)."""
     x = (rng.random((B, D)) < 0.13).astype(np.float32)
     times = {name: [] for name in models}
-    pa, pw = rng.random((B, 500), dtype=np.float32), rng.random((500, 500), dtype=np.float32)
-    pout = np.empty((B, 500), np.float32)
     if probes is not None:
         probes.update({name: [] for name in models})
+        pa = rng.random((B, 500), dtype=np.float32)
+        pw = rng.random((500, 500), dtype=np.float32)
+        pout = np.empty((B, 500), np.float32)
     with thread_limits(threads) as nt:
         for model, _ in models.values():
             model._nt = nt
