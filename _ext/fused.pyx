@@ -4,7 +4,10 @@
 - ``bias_act``: ``y += b`` (b broadcast over rows), then ReLU in place when
   ``relu`` is true (reference: ``y += b; np.maximum(y, 0, out=y)``);
 - ``relu_backward``: ``delta *= (y > 0)`` in place (reference:
-  ``vaeas_np.nn.activations.relu_derivative``).
+  ``vaeas_np.nn.activations.relu_derivative``);
+- ``transpose_relu_backward``: ``dst = src.T * (y > 0)`` (or ``src.T``), a layer's
+  input gradient computed as its transpose put back in rows, with the next layer's
+  ReLU derivative in the same pass (reference: ``src.T * (y > 0)``).
 
 NumPy's broadcast ``y += b`` goes through a 32 KB iterator buffer on every
 call; these loops do not, and they vectorise.
@@ -13,6 +16,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 20   # below ~1M elements one thread is faster (wake-up cost)
+cdef Py_ssize_t _TRANSPOSE_SERIAL_BELOW = 1 << 16
 
 
 def bias_act(floating[:, ::1] y,            # IN/OUT (B, D)
@@ -47,6 +51,49 @@ def relu_backward(const floating[:, ::1] y,   # IN (B, D) ReLU outputs
         for i in prange(B, num_threads=nt, schedule="static"):
             for j in range(D):
                 delta[i, j] = delta[i, j] if y[i, j] > 0 else 0
+
+
+cdef extern from "transpose.h" nogil:
+    const Py_ssize_t VAEAS_TRANSPOSE_TILE
+    void vaeas_transpose_mask_f32(const float* src, const float* y, float* dst, Py_ssize_t n,
+                                  Py_ssize_t B, Py_ssize_t k0, Py_ssize_t k1, int simd)
+    void vaeas_transpose_mask_f64(const double* src, const double* y, double* dst,
+                                  Py_ssize_t n, Py_ssize_t B, Py_ssize_t k0, Py_ssize_t k1,
+                                  int simd)
+
+
+def transpose_relu_backward(const floating[:, ::1] src,   # IN  (n, B) dL/dy, transposed
+                            floating[:, ::1] dst,         # OUT (B, n)
+                            const floating[:, ::1] y=None,  # IN  (B, n) ReLU outputs, or None
+                            int n_threads=1, bint simd=True):
+    """dst = src.T * (y > 0), or dst = src.T when ``y`` is None.
+
+    ``simd=False`` takes the element-by-element path everywhere (for tests: both
+    paths give the same bits).  Runs on ``n_threads`` from 2**16 elements
+    (128 x 500 floats: 1 thread 8.9 us, 2 threads 5.1 us).
+    """
+    cdef Py_ssize_t n = src.shape[0], B = src.shape[1], q
+    cdef Py_ssize_t nq = (n + VAEAS_TRANSPOSE_TILE - 1) // VAEAS_TRANSPOSE_TILE
+    if dst.shape[0] != B or dst.shape[1] != n:
+        raise ValueError(f"transpose_relu_backward: dst must have shape ({B}, {n}) "
+                         f"(src's transpose), got ({dst.shape[0]}, {dst.shape[1]})")
+    if y is not None and (y.shape[0] != B or y.shape[1] != n):
+        raise ValueError(f"transpose_relu_backward: y must have shape ({B}, {n}), "
+                         f"got ({y.shape[0]}, {y.shape[1]})")
+    if n == 0 or B == 0:
+        return
+    cdef const floating* yp = &y[0, 0] if y is not None else NULL
+    cdef int nt = n_threads if n * B >= _TRANSPOSE_SERIAL_BELOW else 1
+    with nogil:
+        for q in prange(nq, num_threads=nt, schedule="static"):
+            if floating is float:
+                vaeas_transpose_mask_f32(&src[0, 0], yp, &dst[0, 0], n, B,
+                                         q * VAEAS_TRANSPOSE_TILE,
+                                         min(n, (q + 1) * VAEAS_TRANSPOSE_TILE), simd)
+            else:
+                vaeas_transpose_mask_f64(&src[0, 0], yp, &dst[0, 0], n, B,
+                                         q * VAEAS_TRANSPOSE_TILE,
+                                         min(n, (q + 1) * VAEAS_TRANSPOSE_TILE), simd)
 
 
 cdef extern from "vmath.h" nogil:

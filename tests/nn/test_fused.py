@@ -33,8 +33,42 @@ def test_relu_backward_matches_numpy(n_threads, B, D, seed):
     np.testing.assert_array_equal(delta, expected)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(n=st.integers(1, 600), B=st.integers(1, 300), masked=st.booleans(),
+       simd=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_transpose_relu_backward_matches_numpy(n_threads, dtype, n, B, masked, simd, seed):
+    rng = np.random.default_rng(seed)
+    src = rng.normal(size=(n, B)).astype(dtype)
+    y = np.maximum(rng.normal(size=(B, n)), 0).astype(dtype) if masked else None
+    expected = src.T.copy()
+    if masked:
+        relu_derivative(y, expected)
+    dst = np.full((B, n), np.nan, dtype)
+    fused.transpose_relu_backward(src, dst, y, n_threads, simd)
+    np.testing.assert_array_equal(dst, expected)
+
+
+def test_transpose_relu_backward_tiles_and_tails():
+    """Every mix of full 16 x 16 tiles and ragged edges, SIMD against element by element."""
+    rng = np.random.default_rng(0)
+    for n in (15, 16, 17, 32, 33, 500):
+        for B in (15, 16, 17, 128, 129):
+            src = rng.normal(size=(n, B)).astype(np.float32)
+            y = rng.normal(size=(B, n)).astype(np.float32)
+            a, b = np.empty((B, n), np.float32), np.empty((B, n), np.float32)
+            fused.transpose_relu_backward(src, a, y, 2, True)
+            fused.transpose_relu_backward(src, b, y, 1, False)
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, np.where(y > 0, src.T, 0))
+
+
 def test_fused_shape_errors():
     with pytest.raises(ValueError, match="elements"):
         fused.bias_act(np.zeros((2, 3)), np.zeros(4), True, 1)
     with pytest.raises(ValueError, match="same shape"):
         fused.relu_backward(np.zeros((2, 3)), np.zeros((3, 2)), 1)
+    with pytest.raises(ValueError, match=r"dst must have shape \(3, 2\)"):
+        fused.transpose_relu_backward(np.zeros((2, 3)), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"y must have shape \(3, 2\)"):
+        fused.transpose_relu_backward(np.zeros((2, 3)), np.zeros((3, 2)), np.zeros((2, 3)))

@@ -1,11 +1,12 @@
 """Backward passes of every activation, layer, MLP and loss against float64
 central differences, over hypothesis-drawn shapes and values."""
 import numpy as np
-from hypothesis import assume, given, strategies as st
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from tests.gradcheck import numerical_grad, rel_error, relu_margin
 from vaeas_np.nn import MLP, ACTIVATIONS, DERIVATIVES
-from vaeas_np.nn import losses
+from vaeas_np.nn import layers, losses
 
 TOL = 1e-6
 activations = st.sampled_from(sorted(ACTIVATIONS))
@@ -23,9 +24,21 @@ def test_activation_derivative(name, seed, n):
     assert rel_error(analytic, numerical_grad(f, x)) < TOL
 
 
+@pytest.fixture(params=[False, True], ids=["dx", "dx_transposed"])
+def transposed(request, monkeypatch):
+    """Run with every layer's input gradient computed as dx = delta W^T, or as its
+    transpose W delta^T put back in rows (the path MNIST-sized layers take)."""
+    if request.param:
+        monkeypatch.setattr(layers, "TRANSPOSED_MIN_INPUTS", 1)
+    else:
+        monkeypatch.setattr(layers, "TRANSPOSED_MAX_BATCH", 0)
+    return request.param
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sizes=st.lists(st.integers(1, 5), min_size=2, max_size=4), act=activations,
        out_act=activations, batch=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
-def test_mlp_backward(sizes, act, out_act, batch, seed):
+def test_mlp_backward(transposed, sizes, act, out_act, batch, seed):
     rng = np.random.default_rng(seed)
     net = MLP(sizes, act, out_act, dtype=np.float64)
     net.params[...] = rng.normal(size=net.params.shape)
@@ -97,13 +110,14 @@ def test_layer_norm_backward(batch, n, seed):
     assert rel_error(norm.backward(w), numerical_grad(f, x)) < 1e-6
 
 
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sizes=st.lists(st.integers(1, 30), min_size=2, max_size=5),
        act=st.sampled_from(["relu", "tanh"]), batch=st.integers(1, 20),
        dtype=st.sampled_from([np.float32, np.float64]), sparse=st.booleans(),
        need_dx=st.booleans(), scale=st.sampled_from([1.0, -1.0 / 7]),
        seed=st.integers(0, 2**32 - 1))
-def test_backward_with_optimizer_equals_backward_then_step(sizes, act, batch, dtype, sparse,
-                                                           need_dx, scale, seed):
+def test_backward_with_optimizer_equals_backward_then_step(transposed, sizes, act, batch, dtype,
+                                                           sparse, need_dx, scale, seed):
     """MLP.backward(optimizer=...) takes the Adam step layer by layer during the backward:
     the same parameters, moments and input gradient, bit for bit, as backward() then
     optimizer.step(grads), and ``grads`` is left alone."""
@@ -135,3 +149,28 @@ def test_backward_with_optimizer_equals_backward_then_step(sizes, act, batch, dt
             np.testing.assert_array_equal(u, w)
         assert opt_a.step_count == opt_b.step_count == step + 1
     assert not np.array_equal(b.params, p_init)            # the step did move them
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_input_grads_at_mnist_sizes(dtype):
+    """The MNIST encoder's shapes take the transposed path (batch 128, 500 inputs); its
+    gradients equal those of dx = delta W^T up to the GEMMs' rounding."""
+    assert layers.transposed_input_grad(128, 500, dtype)
+    assert not layers.transposed_input_grad(128, 40, dtype)       # z's gradient
+    assert not layers.transposed_input_grad(4096, 500, dtype)     # large batches
+    rng = np.random.default_rng(0)
+    net = MLP((784, 500, 500, 80), dtype=dtype)
+    net.initialize(rng)
+    x = rng.random((128, 784)).astype(dtype)
+    dy = rng.normal(size=(128, 80)).astype(dtype)
+    out = []
+    for max_batch in (layers.TRANSPOSED_MAX_BATCH, 0):
+        layers_max, layers.TRANSPOSED_MAX_BATCH = layers.TRANSPOSED_MAX_BATCH, max_batch
+        try:
+            net.forward(x)
+            out.append((net.backward(dy.copy()).copy(), net.grads.copy()))
+        finally:
+            layers.TRANSPOSED_MAX_BATCH = layers_max
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max())

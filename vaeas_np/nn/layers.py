@@ -18,6 +18,24 @@ from .sparse_input import MAX_DENSITY, SparseRows
 INIT = {"relu": "he", "identity": "glorot", "tanh": "glorot", "sigmoid": "glorot"}
 
 
+#: A layer's input gradient is computed as its transpose, dx^T = W delta^T, then put
+#: back in rows by the compiled core (with the next layer's ReLU derivative in the
+#: same pass), when the batch is at most this and the layer has at least
+#: ``TRANSPOSED_MIN_INPUTS`` inputs.  OpenBLAS runs that GEMM faster than
+#: dx = delta W^T at these shapes: 2 threads, batch 128, 500 x 500: 0.375 against
+#: 0.423 ms; 784 x 500: 0.553 against 0.641 ms; 500 x 80: 0.075 against 0.146 ms;
+#: but slower with few inputs (40 x 500: 0.096 against 0.052 ms; 100 x 500) or large
+#: batches (512 x 500 x 500: 1.86 against 1.47 ms).
+TRANSPOSED_MAX_BATCH = 256
+TRANSPOSED_MIN_INPUTS = 256
+
+
+def transposed_input_grad(batch, n_in, dtype):
+    """True when :meth:`MLP.backward` computes a layer's input gradient transposed."""
+    return (batch <= TRANSPOSED_MAX_BATCH and n_in >= TRANSPOSED_MIN_INPUTS
+            and np.dtype(dtype) in (np.float32, np.float64))
+
+
 class Dense:
     """``y = act(x @ W + b)`` with ``W`` of shape (n_in, n_out).
 
@@ -73,17 +91,21 @@ class Dense:
         return self._act(out)
 
     def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None, grad_W=None,
-                 grad_b=None):
+                 grad_b=None, dx_t=None, pre_activation=False):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
-        in place into dL/d(pre-activation)).  Writes grad_W, grad_b (or the buffers
-        ``grad_W``, ``grad_b`` when given); returns dL/dx in ``dx`` when given.
+        in place into dL/d(pre-activation)), or already dL/d(pre-activation) when
+        ``pre_activation``.  Writes grad_W, grad_b (or the buffers ``grad_W``,
+        ``grad_b`` when given); returns dL/dx in ``dx`` when given, or its
+        transpose (n_in, B) in ``dx_t`` when that is given instead.
         ``x_rows``: as in :meth:`forward`.
         """
         grad_W = self.grad_W if grad_W is None else grad_W
         grad_b = self.grad_b if grad_b is None else grad_b
-        if self.activation == "relu" and delta.flags.c_contiguous and y.flags.c_contiguous:
+        if pre_activation:
+            pass
+        elif self.activation == "relu" and delta.flags.c_contiguous and y.flags.c_contiguous:
             _fused.relu_backward(y, delta, n_threads)  # dL/da = dL/dy * 1[a > 0]
         else:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
@@ -92,6 +114,9 @@ class Dense:
         else:
             np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
+        if dx_t is not None:
+            np.matmul(self.W, delta.T, out=dx_t)  # (dL/dx)^T = W (dL/da)^T
+            return dx_t
         if dx is not None:
             np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
         return dx
@@ -135,6 +160,7 @@ class MLP:
             self._offsets.append(o)
             o += k
         self._grad_scratch = None
+        self._dx_t_scratch = None
 
     def initialize(self, rng):
         for layer in self.layers:
@@ -194,21 +220,41 @@ class MLP:
             if self._grad_scratch is None:
                 self._grad_scratch = np.empty(max(l.n_params for l in self.layers),
                                               self.dtype)
+        batch = dy.shape[0]
+        masked = False          # delta is already dL/d(pre-activation)
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             x_in = self._x if i == 0 else outs[i - 1]
             dx = deltas[i] if (i > 0 or need_input_grad) else None
+            dx_t = None
+            if dx is not None and transposed_input_grad(batch, layer.n_in, self.dtype):
+                dx_t = self._dx_t_for(batch, layer.n_in)
             gW = gb = None
             if optimizer is not None:
                 g = self._grad_scratch[:layer.n_params]
                 k = layer.n_in * layer.n_out
                 gW, gb = g[:k].reshape(layer.n_in, layer.n_out), g[k:]
-            layer.backward(x_in, outs[i], delta, dx, self.n_threads,
-                           self._x_rows if i == 0 else None, gW, gb)
+            layer.backward(x_in, outs[i], delta, None if dx_t is not None else dx,
+                           self.n_threads, self._x_rows if i == 0 else None, gW, gb,
+                           dx_t=dx_t, pre_activation=masked)
             if optimizer is not None:
                 optimizer.step_slice(self._offsets[i], g, self.n_threads, scale)
+            masked = False
+            if dx_t is not None:
+                # back in rows; the ReLU derivative of the layer below in the same pass
+                relu_below = i > 0 and self.layers[i - 1].activation == "relu"
+                _fused.transpose_relu_backward(dx_t, dx, outs[i - 1] if relu_below else None,
+                                               self.n_threads)
+                masked = relu_below
             delta = dx
         return delta
+
+    def _dx_t_for(self, batch, n_in):
+        """An (n_in, batch) scratch for a transposed input gradient."""
+        need = batch * max(self.sizes[:-1])
+        if self._dx_t_scratch is None or self._dx_t_scratch.size < need:
+            self._dx_t_scratch = np.empty(need, self.dtype)
+        return self._dx_t_scratch[:batch * n_in].reshape(n_in, batch)
 
     def astype(self, dtype):
         """A copy of this MLP with parameters cast to ``dtype``."""
