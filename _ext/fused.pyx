@@ -16,7 +16,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 20   # below ~1M elements one thread is faster (wake-up cost)
-cdef Py_ssize_t _TRANSPOSE_SERIAL_BELOW = 1 << 16
+cdef Py_ssize_t _TRANSPOSE_SERIAL_BELOW = 1 << 14
 
 
 def bias_act(floating[:, ::1] y,            # IN/OUT (B, D)

@@ -16,6 +16,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.float cimport DBL_MIN, FLT_MIN
 from libc.math cimport sqrt, sqrtf, fabs, fabsf, pow
+from libc.string cimport memset
 
 # Below this many elements adam_step runs on one thread.  Measured in the VAE-AS training
 # step, where the arrays come cold from L3/DRAM: the classifier MLP's 271k parameters
@@ -31,13 +32,18 @@ include "adam_span.pxi"
 
 
 def adam_step(floating[::1] param,      # IN/OUT flat parameter
-              const floating[::1] grad,  # IN gradient (multiplied by ``scale``)
+              floating[::1] grad,        # IN gradient (multiplied by ``scale``); OUT zeros
+                                         #    when ``zero_grad``
               floating[::1] m,          # IN/OUT first moment
               floating[::1] v,          # IN/OUT second moment
               double lr, double beta1, double beta2, double eps, long step,
-              int n_threads=1, double scale=1.0):
+              int n_threads=1, double scale=1.0, bint zero_grad=False):
     """One fused Adam step on flat contiguous arrays with gradient ``scale * grad``
-    (``step`` counts from 1).  Parallel over chunks of 8192 elements."""
+    (``step`` counts from 1).  Parallel over chunks of 8192 elements.
+
+    ``zero_grad``: set ``grad`` to zero as it is consumed (each chunk right after its
+    update, while it is in L1), so that the next gradient can be accumulated into it
+    (:func:`vaeas_np._ext.blas.add_at_b`)."""
     cdef Py_ssize_t c, lo, n = param.shape[0]
     if grad.shape[0] != n or m.shape[0] != n or v.shape[0] != n:
         raise ValueError("adam_step: param, grad, m, v must have the same length")
@@ -54,6 +60,8 @@ def adam_step(floating[::1] param,      # IN/OUT flat parameter
             lo = c * _CHUNK
             adam_span(&param[lo], &grad[lo], &m[lo], &v[lo], min(_CHUNK, n - lo), sc, b1,
                        b2, step_size, c2, e)
+            if zero_grad:
+                memset(&grad[lo], 0, min(_CHUNK, n - lo) * sizeof(floating))
 
 
 cdef inline void _adam_one(floating* p, floating g, floating* m, floating* v,

@@ -10,6 +10,7 @@ nothing per step.
 import numpy as np
 
 from .._ext import fused as _fused
+from . import _blas
 from ..errors import InvalidParameterError
 from .activations import ACTIVATIONS, DERIVATIVES
 from .sparse_input import MAX_DENSITY, SparseRows
@@ -91,7 +92,7 @@ class Dense:
         return self._act(out)
 
     def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None, grad_W=None,
-                 grad_b=None, dx_t=None, pre_activation=False):
+                 grad_b=None, dx_t=None, pre_activation=False, grad_W_zeroed=False):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
@@ -99,7 +100,9 @@ class Dense:
         ``pre_activation``.  Writes grad_W, grad_b (or the buffers ``grad_W``,
         ``grad_b`` when given); returns dL/dx in ``dx`` when given, or its
         transpose (n_in, B) in ``dx_t`` when that is given instead.
-        ``x_rows``: as in :meth:`forward`.
+        ``x_rows``: as in :meth:`forward`.  ``grad_W_zeroed``: ``grad_W`` holds zeros,
+        so the weight gradient may be accumulated into it (``C += A^T B`` through
+        numpy's OpenBLAS, which skips the zeroing pass of ``np.matmul``).
         """
         grad_W = self.grad_W if grad_W is None else grad_W
         grad_b = self.grad_b if grad_b is None else grad_b
@@ -111,6 +114,13 @@ class Dense:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
         if x_rows is not None:
             x_rows.t_matmul(delta, grad_W, n_threads)
+        elif (grad_W_zeroed and self.n_in > 1 and self.n_out > 1
+              and x.dtype == delta.dtype == grad_W.dtype
+              and x.flags.c_contiguous and delta.flags.c_contiguous
+              and grad_W.flags.c_contiguous and _blas.available(grad_W.dtype)):
+            # dL/dW = 0 + x^T dL/da: the same GEMM call as np.matmul's, so the same
+            # bits (numpy uses gemv, not gemm, for a single row or column)
+            _blas.add_at_b(x, delta, grad_W)
         else:
             np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
@@ -160,6 +170,7 @@ class MLP:
             self._offsets.append(o)
             o += k
         self._grad_scratch = None
+        self._grad_scratch_zero = False
         self._dx_t_scratch = None
 
     def initialize(self, rng):
@@ -218,8 +229,12 @@ class MLP:
         if optimizer is not None:
             optimizer.advance()
             if self._grad_scratch is None:
-                self._grad_scratch = np.empty(max(l.n_params for l in self.layers),
+                self._grad_scratch = np.zeros(max(l.n_params for l in self.layers),
                                               self.dtype)
+                self._grad_scratch_zero = True
+            if not self._grad_scratch_zero:     # a backward stopped half-way (an error)
+                self._grad_scratch.fill(0)
+                self._grad_scratch_zero = True
         batch = dy.shape[0]
         masked = False          # delta is already dL/d(pre-activation)
         for i in range(len(self.layers) - 1, -1, -1):
@@ -234,11 +249,17 @@ class MLP:
                 g = self._grad_scratch[:layer.n_params]
                 k = layer.n_in * layer.n_out
                 gW, gb = g[:k].reshape(layer.n_in, layer.n_out), g[k:]
+            if optimizer is not None:
+                self._grad_scratch_zero = False
             layer.backward(x_in, outs[i], delta, None if dx_t is not None else dx,
                            self.n_threads, self._x_rows if i == 0 else None, gW, gb,
-                           dx_t=dx_t, pre_activation=masked)
+                           dx_t=dx_t, pre_activation=masked, grad_W_zeroed=gW is not None)
             if optimizer is not None:
-                optimizer.step_slice(self._offsets[i], g, self.n_threads, scale)
+                # Adam zeroes the scratch as it reads it: the next layer's weight
+                # gradient is accumulated into zeros (no zeroing pass in the GEMM)
+                optimizer.step_slice(self._offsets[i], g, self.n_threads, scale,
+                                     zero_grads=True)
+                self._grad_scratch_zero = True
             masked = False
             if dx_t is not None:
                 # back in rows; the ReLU derivative of the layer below in the same pass

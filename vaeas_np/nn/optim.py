@@ -43,11 +43,13 @@ class Adam:
         """
         self.step_count += 1
 
-    def step_slice(self, start, grads, n_threads=None, scale=1.0):
+    def step_slice(self, start, grads, n_threads=None, scale=1.0, zero_grads=False):
         """This step's update of ``params[start:start + len(grads)]`` with ``scale * grads``.
 
         After :meth:`advance`.  Adam is elementwise, so updating the slices of a step
         one by one gives the same numbers as one :meth:`step` on the whole vector.
+        ``zero_grads``: ``grads`` is set to zero as it is read (for a buffer that the
+        next gradient is accumulated into).
         """
         if self.step_count < 1:
             raise RuntimeError("Adam.step_slice: call advance() first to begin the step")
@@ -58,7 +60,7 @@ class Adam:
         stop = start + k
         _optim.adam_step(self.params[start:stop], grads, self.m[start:stop],
                          self.v[start:stop], self.lr, self.beta1, self.beta2, self.eps,
-                         self.step_count, get_num_threads(n_threads), scale)
+                         self.step_count, get_num_threads(n_threads), scale, zero_grads)
 
     def state(self):
         return {"m": self.m, "v": self.v, "step": self.step_count}
