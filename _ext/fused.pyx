@@ -16,7 +16,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 20   # below ~1M elements one thread is faster (wake-up cost)
-cdef Py_ssize_t _TRANSPOSE_SERIAL_BELOW = 1 << 14
+cdef Py_ssize_t _TRANSPOSE_SERIAL_BELOW = 1 << 14  # see transpose_relu_backward
 
 
 def bias_act(floating[:, ::1] y,            # IN/OUT (B, D)
@@ -69,8 +69,12 @@ def transpose_relu_backward(const floating[:, ::1] src,   # IN  (n, B) dL/dy, tr
     """dst = src.T * (y > 0), or dst = src.T when ``y`` is None.
 
     ``simd=False`` takes the element-by-element path everywhere (for tests: both
-    paths give the same bits).  Runs on ``n_threads`` from 2**16 elements
-    (128 x 500 floats: 1 thread 8.9 us, 2 threads 5.1 us).
+    paths give the same bits).  Runs on ``n_threads`` from 2**14 elements: a 500 x 128
+    transpose in cache takes about 14 us on one thread, 9-19 us on two, but in the
+    training step its source was just written by a two-thread GEMM, half in each
+    core's cache, and the step with the transposed input gradients measured paired
+    1.000 against the plain ones with one thread here, 0.987 and 0.980 with two
+    (MNIST VAE, 40 interleaved blocks of 20 steps).
     """
     cdef Py_ssize_t n = src.shape[0], B = src.shape[1], q
     cdef Py_ssize_t nq = (n + VAEAS_TRANSPOSE_TILE - 1) // VAEAS_TRANSPOSE_TILE
