@@ -221,7 +221,15 @@ class MLP:
         out the same as from ``backward`` then ``optimizer.step(grads, scale=scale)``;
         the step no longer writes and re-reads a gradient the size of the network
         (8 MB for the MNIST VAE), which made the MNIST training steps 1-2 % faster
-        (bench/RESULTS.md, seventh round).
+        (bench/RESULTS.md, seventh round).  Adam zeroes that scratch as it reads it,
+        so the next layer's weight gradient is accumulated into zeros through numpy's
+        OpenBLAS (:mod:`vaeas_np.nn._blas`), skipping the zeroing pass of a beta = 0
+        GEMM.
+
+        Layers with many inputs, at training batch sizes (:func:`transposed_input_grad`),
+        compute their input gradient as its transpose, dx^T = W delta^T, which OpenBLAS
+        runs faster; the compiled core puts it back in rows and applies the ReLU
+        derivative of the layer below in the same pass (eighth round in RESULTS).
         """
         _, deltas = self._buffers_for(dy.shape[0])
         outs = self._outs
@@ -249,8 +257,7 @@ class MLP:
                 g = self._grad_scratch[:layer.n_params]
                 k = layer.n_in * layer.n_out
                 gW, gb = g[:k].reshape(layer.n_in, layer.n_out), g[k:]
-            if optimizer is not None:
-                self._grad_scratch_zero = False
+                self._grad_scratch_zero = False     # until Adam has read (and zeroed) g
             layer.backward(x_in, outs[i], delta, None if dx_t is not None else dx,
                            self.n_threads, self._x_rows if i == 0 else None, gW, gb,
                            dx_t=dx_t, pre_activation=masked, grad_W_zeroed=gW is not None)
