@@ -9,35 +9,29 @@ zeroes as it reads it (:func:`vaeas_np._ext.optim.adam_step` with ``zero_grad``)
 so it can be accumulated into with beta = 1 and that pass disappears.
 
 The addresses come from :mod:`vaeas_np.nn._blas` (numpy's OpenBLAS, found by
-threadpoolctl); ``ilp64`` says whether its integers are 64-bit.  Same operands,
+threadpoolctl), whose integers are 64-bit.  Same operands,
 same kernel, same blocking: the product's bits are those of ``np.matmul`` (the
 kernel adds each block's partial sums into C whatever beta was).
 """
 from cython cimport floating
-from libc.stdint cimport int64_t, int32_t, uintptr_t
+from libc.stdint cimport int64_t, uintptr_t
 
 ctypedef void (*sgemm64_t)(int, int, int, int64_t, int64_t, int64_t, float, const float*,
                            int64_t, const float*, int64_t, float, float*, int64_t) noexcept nogil
 ctypedef void (*dgemm64_t)(int, int, int, int64_t, int64_t, int64_t, double, const double*,
                            int64_t, const double*, int64_t, double, double*, int64_t) noexcept nogil
-ctypedef void (*sgemm32_t)(int, int, int, int32_t, int32_t, int32_t, float, const float*,
-                           int32_t, const float*, int32_t, float, float*, int32_t) noexcept nogil
-ctypedef void (*dgemm32_t)(int, int, int, int32_t, int32_t, int32_t, double, const double*,
-                           int32_t, const double*, int32_t, double, double*, int32_t) noexcept nogil
-
 cdef enum:
     ROW_MAJOR = 101
     NO_TRANS = 111
     TRANS = 112
 
 cdef uintptr_t _sgemm = 0, _dgemm = 0
-cdef bint _ilp64 = True
 
 
-def set_gemm(uintptr_t sgemm, uintptr_t dgemm, bint ilp64):
-    """Use these ``cblas_sgemm`` / ``cblas_dgemm`` addresses (0: none)."""
-    global _sgemm, _dgemm, _ilp64
-    _sgemm, _dgemm, _ilp64 = sgemm, dgemm, ilp64
+def set_gemm(uintptr_t sgemm, uintptr_t dgemm):
+    """Use these ``cblas_sgemm`` / ``cblas_dgemm`` addresses (64-bit integers; 0: none)."""
+    global _sgemm, _dgemm
+    _sgemm, _dgemm = sgemm, dgemm
 
 
 def available(dtype_char):
@@ -63,22 +57,10 @@ def add_at_b(const floating[:, ::1] A,   # IN  (K, M)
             raise RuntimeError("add_at_b: no float64 GEMM set (vaeas_np.nn._blas)")
     if M == 0 or N == 0 or K == 0:
         return
-    if not _ilp64 and max(M, N, K) > 2147483647:
-        raise ValueError("add_at_b: dimensions above 2**31 - 1 need a 64-bit-integer BLAS")
     with nogil:
         if floating is float:
-            if _ilp64:
-                (<sgemm64_t>_sgemm)(ROW_MAJOR, TRANS, NO_TRANS, M, N, K, 1.0, &A[0, 0], M,
-                                    &B[0, 0], N, 1.0, &C[0, 0], N)
-            else:
-                (<sgemm32_t>_sgemm)(ROW_MAJOR, TRANS, NO_TRANS, <int32_t>M, <int32_t>N,
-                                    <int32_t>K, 1.0, &A[0, 0], <int32_t>M, &B[0, 0],
-                                    <int32_t>N, 1.0, &C[0, 0], <int32_t>N)
+            (<sgemm64_t>_sgemm)(ROW_MAJOR, TRANS, NO_TRANS, M, N, K, 1.0, &A[0, 0], M,
+                                &B[0, 0], N, 1.0, &C[0, 0], N)
         else:
-            if _ilp64:
-                (<dgemm64_t>_dgemm)(ROW_MAJOR, TRANS, NO_TRANS, M, N, K, 1.0, &A[0, 0], M,
-                                    &B[0, 0], N, 1.0, &C[0, 0], N)
-            else:
-                (<dgemm32_t>_dgemm)(ROW_MAJOR, TRANS, NO_TRANS, <int32_t>M, <int32_t>N,
-                                    <int32_t>K, 1.0, &A[0, 0], <int32_t>M, &B[0, 0],
-                                    <int32_t>N, 1.0, &C[0, 0], <int32_t>N)
+            (<dgemm64_t>_dgemm)(ROW_MAJOR, TRANS, NO_TRANS, M, N, K, 1.0, &A[0, 0], M,
+                                &B[0, 0], N, 1.0, &C[0, 0], N)

@@ -137,10 +137,15 @@ def _callback_setters():
     return _pool_setters
 
 
+def env_switched_off(name):
+    """True when the environment variable ``name`` says 0, false, no or off."""
+    return os.environ.get(name, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def shared_pool_possible():
     """True unless switched off (``VAEAS_NP_SHARED_BLAS_POOL=0``) or no loaded
     OpenBLAS has the threads callback.  Does not load the compiled core."""
-    if os.environ.get("VAEAS_NP_SHARED_BLAS_POOL", "1").strip().lower() in ("0", "false", "no", "off"):
+    if env_switched_off("VAEAS_NP_SHARED_BLAS_POOL"):
         return False
     if sys.platform == "win32":         # the callback's fallback needs pthreads
         return False

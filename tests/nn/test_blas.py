@@ -42,7 +42,7 @@ def test_add_at_b_checks_shapes():
 def test_no_gemm_set_is_an_error(monkeypatch):
     monkeypatch.setattr(_blas, "_state", False)
     assert not _blas.available(np.float32)
-    blas_ext.set_gemm(0, 0, True)
+    blas_ext.set_gemm(0, 0)
     try:
         with pytest.raises(RuntimeError, match="no float32 GEMM"):
             blas_ext.add_at_b(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32),

@@ -32,21 +32,19 @@ def _numpy_openblas():
 
 def _setup():
     global _state
-    if os.environ.get("VAEAS_NP_DIRECT_GEMM", "1").strip().lower() in ("0", "false", "no",
-                                                                          "off"):
+    from .._threads import env_switched_off
+    lib = None if env_switched_off("VAEAS_NP_DIRECT_GEMM") else _numpy_openblas()
+    # numpy's wheels ship a 64-bit-integer OpenBLAS (symbols suffixed 64_); any other
+    # build keeps np.matmul
+    if lib is None or "64" not in (getattr(lib, "_symbol_suffix", "") or ""):
         _state = False
         return
     import ctypes
-    lib = _numpy_openblas()
-    if lib is None:
-        _state = False
-        return
     addr = []
     for name in ("cblas_sgemm", "cblas_dgemm"):
         fn = lib._get_symbol(name)
         addr.append(0 if fn is None else ctypes.cast(fn, ctypes.c_void_p).value or 0)
-    ilp64 = "64" in (getattr(lib, "_symbol_suffix", "") or "")
-    _blas_ext.set_gemm(addr[0], addr[1], ilp64)
+    _blas_ext.set_gemm(addr[0], addr[1])
     _state = bool(addr[0] or addr[1])
 
 
