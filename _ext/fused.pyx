@@ -59,18 +59,24 @@ def relu_backward(const floating[:, ::1] y,   # IN (B, D) ReLU outputs
 
 cdef extern from "transpose.h" nogil:
     const Py_ssize_t VAEAS_TRANSPOSE_TILE
-    void vaeas_transpose_mask_f32(const float* src, const float* y, float* dst, Py_ssize_t n,
-                                  Py_ssize_t B, Py_ssize_t k0, Py_ssize_t k1, int simd)
+    void vaeas_transpose_mask_f32(const float* src, const float* y, float* dst,
+                                  float* src_masked, Py_ssize_t n, Py_ssize_t B, Py_ssize_t k0,
+                                  Py_ssize_t k1, int simd)
     void vaeas_transpose_mask_f64(const double* src, const double* y, double* dst,
-                                  Py_ssize_t n, Py_ssize_t B, Py_ssize_t k0, Py_ssize_t k1,
-                                  int simd)
+                                  double* src_masked, Py_ssize_t n, Py_ssize_t B,
+                                  Py_ssize_t k0, Py_ssize_t k1, int simd)
 
 
 def transpose_relu_backward(const floating[:, ::1] src,   # IN  (n, B) dL/dy, transposed
                             floating[:, ::1] dst,         # OUT (B, n)
                             const floating[:, ::1] y=None,  # IN  (B, n) ReLU outputs, or None
-                            int n_threads=1, bint simd=True):
+                            int n_threads=1, bint simd=True,
+                            floating[:, ::1] src_masked=None):  # OUT (n, B), or None
     """dst = src.T * (y > 0), or dst = src.T when ``y`` is None.
+
+    ``src_masked`` (may be ``src`` itself) also gets the masked values in src's
+    layout, src * (y.T > 0), in the same pass: a layer's gradient both in rows (for
+    its weight gradient) and transposed (for the compiled GEMM's input gradient).
 
     ``simd=False`` takes the element-by-element path everywhere (for tests: both
     paths give the same bits).  Runs on ``n_threads`` from 2**14 elements: a 500 x 128
@@ -88,18 +94,22 @@ def transpose_relu_backward(const floating[:, ::1] src,   # IN  (n, B) dL/dy, tr
     if y is not None and (y.shape[0] != B or y.shape[1] != n):
         raise ValueError(f"transpose_relu_backward: y must have shape ({B}, {n}), "
                          f"got ({y.shape[0]}, {y.shape[1]})")
+    if src_masked is not None and (src_masked.shape[0] != n or src_masked.shape[1] != B):
+        raise ValueError(f"transpose_relu_backward: src_masked must have src's shape "
+                         f"({n}, {B}), got ({src_masked.shape[0]}, {src_masked.shape[1]})")
     if n == 0 or B == 0:
         return
     cdef const floating* yp = &y[0, 0] if y is not None else NULL
+    cdef floating* sm = &src_masked[0, 0] if src_masked is not None else NULL
     cdef int nt = n_threads if n * B >= _AFTER_GEMM_SERIAL_BELOW else 1
     with nogil:
         for q in prange(nq, num_threads=nt, schedule="static"):
             if floating is float:
-                vaeas_transpose_mask_f32(&src[0, 0], yp, &dst[0, 0], n, B,
+                vaeas_transpose_mask_f32(&src[0, 0], yp, &dst[0, 0], sm, n, B,
                                          q * VAEAS_TRANSPOSE_TILE,
                                          min(n, (q + 1) * VAEAS_TRANSPOSE_TILE), simd)
             else:
-                vaeas_transpose_mask_f64(&src[0, 0], yp, &dst[0, 0], n, B,
+                vaeas_transpose_mask_f64(&src[0, 0], yp, &dst[0, 0], sm, n, B,
                                          q * VAEAS_TRANSPOSE_TILE,
                                          min(n, (q + 1) * VAEAS_TRANSPOSE_TILE), simd)
 

@@ -1,6 +1,8 @@
 /* Transposes of the backward pass, with the ReLU mask fused in:
  *
  *     dst[b, k] = src[k, b] * 1[y[b, k] > 0]        (y == NULL: no mask)
+ *     src_masked[k, b] = the same value              (src_masked == NULL: not written;
+ *                                                     it may be src itself)
  *
  * src is (n, B) row-major, dst and y are (B, n) row-major.  A layer's input
  * gradient is computed as its transpose, dx^T = W delta^T (an (n_in, B) output),
@@ -27,19 +29,23 @@
     for (ptrdiff_t b = b0; b < b1; b++)                                               \
         for (ptrdiff_t k = k0; k < k1; k++) {                                         \
             T s = src[k * B + b];                                                     \
-            dst[b * n + k] = (y == NULL || y[b * n + k] > 0) ? s : (T)0;              \
+            s = (y == NULL || y[b * n + k] > 0) ? s : (T)0;                           \
+            dst[b * n + k] = s;                                                       \
+            if (src_masked != NULL) src_masked[k * B + b] = s;                        \
         }
 
 /* scalar block: rows [b0, b1), columns [k0, k1) */
 static inline void vaeas_transpose_block_f32(const float* src, const float* y, float* dst,
-                                             ptrdiff_t n, ptrdiff_t B, ptrdiff_t b0,
+                                             float* src_masked, ptrdiff_t n, ptrdiff_t B,
+                                             ptrdiff_t b0,
                                              ptrdiff_t b1, ptrdiff_t k0, ptrdiff_t k1)
 {
     VAEAS_TRANSPOSE_SCALAR(float)
 }
 
 static inline void vaeas_transpose_block_f64(const double* src, const double* y, double* dst,
-                                             ptrdiff_t n, ptrdiff_t B, ptrdiff_t b0,
+                                             double* src_masked, ptrdiff_t n, ptrdiff_t B,
+                                             ptrdiff_t b0,
                                              ptrdiff_t b1, ptrdiff_t k0, ptrdiff_t k1)
 {
     VAEAS_TRANSPOSE_SCALAR(double)
@@ -73,8 +79,8 @@ static inline void vaeas_tr16(__m512 r[16])
 #endif
 
 static inline void vaeas_transpose_mask_f32(const float* src, const float* y, float* dst,
-                                            ptrdiff_t n, ptrdiff_t B, ptrdiff_t k0,
-                                            ptrdiff_t k1, int simd)
+                                            float* src_masked, ptrdiff_t n, ptrdiff_t B,
+                                            ptrdiff_t k0, ptrdiff_t k1, int simd)
 {
     ptrdiff_t bf = 0;   /* rows [0, bf) done in tiles */
 #if defined(__AVX512F__)
@@ -92,23 +98,29 @@ static inline void vaeas_transpose_mask_f32(const float* src, const float* y, fl
                 } else {
                     __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + (bf + j) * n + k0),
                                                      zero, _CMP_GT_OQ);
-                    _mm512_storeu_ps(d, _mm512_maskz_mov_ps(m, r[j]));
+                    r[j] = _mm512_maskz_mov_ps(m, r[j]);
+                    _mm512_storeu_ps(d, r[j]);
                 }
+            }
+            if (src_masked != NULL) {       /* the masked tile, back in src's layout */
+                vaeas_tr16(r);
+                for (int i = 0; i < 16; i++)
+                    _mm512_storeu_ps(src_masked + (k0 + i) * B + bf, r[i]);
             }
         }
     }
 #else
     (void)simd;
 #endif
-    vaeas_transpose_block_f32(src, y, dst, n, B, bf, B, k0, k1);
+    vaeas_transpose_block_f32(src, y, dst, src_masked, n, B, bf, B, k0, k1);
 }
 
 static inline void vaeas_transpose_mask_f64(const double* src, const double* y, double* dst,
-                                            ptrdiff_t n, ptrdiff_t B, ptrdiff_t k0,
-                                            ptrdiff_t k1, int simd)
+                                            double* src_masked, ptrdiff_t n, ptrdiff_t B,
+                                            ptrdiff_t k0, ptrdiff_t k1, int simd)
 {
     (void)simd;
-    vaeas_transpose_block_f64(src, y, dst, n, B, 0, B, k0, k1);
+    vaeas_transpose_block_f64(src, y, dst, src_masked, n, B, 0, B, k0, k1);
 }
 
 #endif

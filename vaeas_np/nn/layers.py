@@ -10,6 +10,8 @@ nothing per step.
 import numpy as np
 
 from .._ext import fused as _fused
+from .._ext import gemm as _gemm
+from .._threads import env_switched_off
 from . import _blas
 from ..errors import InvalidParameterError
 from .activations import ACTIVATIONS, DERIVATIVES
@@ -31,10 +33,26 @@ TRANSPOSED_MAX_BATCH = 256
 TRANSPOSED_MIN_INPUTS = 256
 
 
+#: float32 layers run their forward (with the bias and ReLU in the GEMM's epilogue) and
+#: their weight gradients on the compiled GEMM (``_ext/gemm.h``) where it is built
+#: (AVX-512F); ``VAEAS_NP_OWN_GEMM=0`` in the environment keeps ``np.matmul``.  Same
+#: function, rounded differently (each element summed over k in order, one rounding
+#: per multiply-add).
+OWN_GEMM = _gemm.available() and not env_switched_off("VAEAS_NP_OWN_GEMM")
+
+
+def own_gemm(*arrays):
+    """True when the compiled GEMM takes these arrays (float32, unit column stride)."""
+    return OWN_GEMM and all(a.dtype == np.float32 and a.ndim == 2 and
+                            (a.strides[1] == 4 or a.shape[1] <= 1) for a in arrays)
+
+
 def transposed_input_grad(batch, n_in, dtype):
-    """True when :meth:`MLP.backward` computes a layer's input gradient transposed."""
-    return (batch <= TRANSPOSED_MAX_BATCH and n_in >= TRANSPOSED_MIN_INPUTS
-            and np.dtype(dtype) in (np.float32, np.float64))
+    """True when :meth:`MLP.backward` computes a layer's input gradient transposed
+    (with the compiled GEMM: every layer's, at these batch sizes)."""
+    dtype = np.dtype(dtype)
+    return (batch <= TRANSPOSED_MAX_BATCH and dtype in (np.float32, np.float64)
+            and (n_in >= TRANSPOSED_MIN_INPUTS or (OWN_GEMM and dtype == np.float32)))
 
 
 class Dense:
@@ -82,6 +100,12 @@ class Dense:
         """
         if x_rows is not None:
             x_rows.matmul(self.W, out, n_threads)
+        elif (out.flags.c_contiguous and x.ndim == 2 and x.dtype == np.float32
+              and own_gemm(self.W, out)):
+            # x @ W + b (and ReLU) in one pass of the compiled GEMM
+            relu = self.activation == "relu"
+            _gemm.sgemm(x, self.W, out, self.b, relu, False, n_threads)
+            return out if self.activation in ("relu", "identity") else self._act(out)
         else:
             np.matmul(x, self.W, out=out)
         if out.flags.c_contiguous:
@@ -92,7 +116,8 @@ class Dense:
         return self._act(out)
 
     def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None, grad_W=None,
-                 grad_b=None, dx_t=None, pre_activation=False, grad_W_zeroed=False):
+                 grad_b=None, dx_t=None, pre_activation=False, grad_W_zeroed=False,
+                 delta_t=None, delta_t_ready=False):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
@@ -103,6 +128,9 @@ class Dense:
         ``x_rows``: as in :meth:`forward`.  ``grad_W_zeroed``: ``grad_W`` holds zeros,
         so the weight gradient may be accumulated into it (``C += A^T B`` through
         numpy's OpenBLAS, which skips the zeroing pass of ``np.matmul``).
+        ``delta_t``: an (n_out, B) buffer for dL/d(pre-activation) transposed, which
+        the compiled GEMM needs for ``dx_t = W delta^T``; it already holds it when
+        ``delta_t_ready``, else it is written here.
         """
         grad_W = self.grad_W if grad_W is None else grad_W
         grad_b = self.grad_b if grad_b is None else grad_b
@@ -114,6 +142,9 @@ class Dense:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
         if x_rows is not None:
             x_rows.t_matmul(delta, grad_W, n_threads)
+        elif (x.dtype == np.float32 and delta.flags.c_contiguous
+              and grad_W.flags.c_contiguous and own_gemm(delta, grad_W)):
+            _gemm.sgemm(x.T, delta, grad_W, None, False, False, n_threads)  # x^T dL/da
         elif (grad_W_zeroed and self.n_in > 1 and self.n_out > 1
               and x.dtype == delta.dtype == grad_W.dtype
               and x.flags.c_contiguous and delta.flags.c_contiguous
@@ -124,8 +155,13 @@ class Dense:
         else:
             np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
-        if dx_t is not None:
-            np.matmul(self.W, delta.T, out=dx_t)  # (dL/dx)^T = W (dL/da)^T
+        if dx_t is not None:                      # (dL/dx)^T = W (dL/da)^T
+            if delta_t is not None and own_gemm(delta_t, dx_t) and delta_t.flags.c_contiguous:
+                if not delta_t_ready:
+                    _fused.transpose_relu_backward(delta, delta_t, None, n_threads)
+                _gemm.sgemm(self.W, delta_t, dx_t, None, False, False, n_threads)
+            else:
+                np.matmul(self.W, delta.T, out=dx_t)
             return dx_t
         if dx is not None:
             np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
@@ -234,24 +270,33 @@ class MLP:
         _, deltas = self._buffers_for(dy.shape[0])
         outs = self._outs
         delta = dy
+        # the compiled GEMM writes weight gradients over whatever the scratch holds;
+        # numpy's OpenBLAS adds them into zeros that Adam leaves behind
+        zeroed = not (OWN_GEMM and self.dtype == np.float32)
         if optimizer is not None:
             optimizer.advance()
             if self._grad_scratch is None:
                 self._grad_scratch = np.zeros(max(l.n_params for l in self.layers),
                                               self.dtype)
                 self._grad_scratch_zero = True
-            if not self._grad_scratch_zero:     # a backward stopped half-way (an error)
+            if zeroed and not self._grad_scratch_zero:  # a backward stopped half-way
                 self._grad_scratch.fill(0)
                 self._grad_scratch_zero = True
         batch = dy.shape[0]
         masked = False          # delta is already dL/d(pre-activation)
+        own = OWN_GEMM and self.dtype == np.float32
+        delta_t = None          # ... and also in delta_t, transposed (the compiled GEMM's)
+        slot = 0                # which of the two transposed scratch buffers dx_t takes
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             x_in = self._x if i == 0 else outs[i - 1]
             dx = deltas[i] if (i > 0 or need_input_grad) else None
-            dx_t = None
-            if dx is not None and transposed_input_grad(batch, layer.n_in, self.dtype):
-                dx_t = self._dx_t_for(batch, layer.n_in)
+            dx_t = dt = None
+            if self._transposed(i, batch, need_input_grad):
+                dx_t = self._dx_t_for(batch, layer.n_in, slot)
+                if own:     # the top layer's delta is transposed into the other buffer
+                    dt = delta_t if delta_t is not None else \
+                        self._dx_t_for(batch, layer.n_out, 1 - slot)
             gW = gb = None
             if optimizer is not None:
                 g = self._grad_scratch[:layer.n_params]
@@ -260,29 +305,42 @@ class MLP:
                 self._grad_scratch_zero = False     # until Adam has read (and zeroed) g
             layer.backward(x_in, outs[i], delta, None if dx_t is not None else dx,
                            self.n_threads, self._x_rows if i == 0 else None, gW, gb,
-                           dx_t=dx_t, pre_activation=masked, grad_W_zeroed=gW is not None)
+                           dx_t=dx_t, pre_activation=masked,
+                           grad_W_zeroed=zeroed and gW is not None,
+                           delta_t=dt, delta_t_ready=delta_t is not None)
             if optimizer is not None:
                 # Adam zeroes the scratch as it reads it: the next layer's weight
                 # gradient is accumulated into zeros (no zeroing pass in the GEMM)
                 optimizer.step_slice(self._offsets[i], g, self.n_threads, scale,
-                                     zero_grads=True)
-                self._grad_scratch_zero = True
+                                     zero_grads=zeroed)
+                self._grad_scratch_zero = zeroed
             masked = False
+            delta_t = None
             if dx_t is not None:
-                # back in rows; the ReLU derivative of the layer below in the same pass
-                relu_below = i > 0 and self.layers[i - 1].activation == "relu"
-                _fused.transpose_relu_backward(dx_t, dx, outs[i - 1] if relu_below else None,
-                                               self.n_threads)
-                masked = relu_below
+                # back in rows; the ReLU derivative of the layer below in the same pass;
+                # kept transposed (masked in place) when the layer below needs it so
+                below = self.layers[i - 1].activation if i > 0 else None
+                keep = (own and below in ("relu", "identity")
+                        and self._transposed(i - 1, batch, need_input_grad))
+                _fused.transpose_relu_backward(dx_t, dx, outs[i - 1] if below == "relu" else None,
+                                               self.n_threads, True, dx_t if keep else None)
+                masked = below == "relu"
+                if keep:
+                    delta_t, slot = dx_t, 1 - slot
             delta = dx
         return delta
 
-    def _dx_t_for(self, batch, n_in):
-        """An (n_in, batch) scratch for a transposed input gradient."""
-        need = batch * max(self.sizes[:-1])
-        if self._dx_t_scratch is None or self._dx_t_scratch.size < need:
-            self._dx_t_scratch = np.empty(need, self.dtype)
-        return self._dx_t_scratch[:batch * n_in].reshape(n_in, batch)
+    def _transposed(self, i, batch, need_input_grad):
+        """True when layer i's input gradient is computed transposed (see backward)."""
+        return (i >= 0 and (i > 0 or need_input_grad)
+                and transposed_input_grad(batch, self.layers[i].n_in, self.dtype))
+
+    def _dx_t_for(self, batch, n, slot=0):
+        """An (n, batch) scratch (two of them: ``slot`` 0 or 1) for a transposed gradient."""
+        need = batch * max(self.sizes)
+        if self._dx_t_scratch is None or self._dx_t_scratch[0].size < need:
+            self._dx_t_scratch = (np.empty(need, self.dtype), np.empty(need, self.dtype))
+        return self._dx_t_scratch[slot][:batch * n].reshape(n, batch)
 
     def astype(self, dtype):
         """A copy of this MLP with parameters cast to ``dtype``."""

@@ -1,0 +1,204 @@
+/* A float32 GEMM for the layers' shapes, with the bias and ReLU in its epilogue:
+ *
+ *     C[i, j] = act( sum_k A(i, k) B[k, j]  (+ C[i, j])  (+ bias[j]) )
+ *
+ * A(i, k) = A[i * ars + k * acs] (any strides: a weight gradient reads x^T
+ * straight from x), B and C row-major with unit column stride.
+ *
+ * Why our own: at batch 128 OpenBLAS spends a fifth of its time packing
+ * both operands (its `*copy` routines took 10 % of a training step's samples,
+ * bench/RESULTS.md) and zeroes C in a separate pass when beta = 0.  This kernel
+ * packs nothing: a 6 x 64 block of C is held in 24 AVX-512 registers while k
+ * runs over the whole of K; each step loads 64 consecutive floats of one row of
+ * B (four registers) and broadcasts one element of each of A's 6 rows into 24
+ * fused multiply-adds.  At 128 x 500 x 500 on two Zen 4 cores it runs at
+ * 210-220 GFLOP/s against OpenBLAS's 180-195 (bench/RESULTS.md, ninth round).
+ * Below 256 columns a 8 x 32 block wastes less in the masked last strip.
+ *
+ * Threads split the operand that is larger (A's rows, or B's columns), so each
+ * reads its own share of it; each C element is summed over k in order by one
+ * thread, so the result does not depend on the number of threads.
+ *
+ * Without AVX-512F (VAEAS_GEMM_AVAILABLE == 0) nothing here is compiled and the
+ * layers keep np.matmul.
+ */
+#ifndef VAEAS_GEMM_H
+#define VAEAS_GEMM_H
+#include <stddef.h>
+
+#if defined(__AVX512F__)
+#define VAEAS_GEMM_AVAILABLE 1
+#ifndef VAEAS_GEMM_PF_B
+#define VAEAS_GEMM_PF_B 8
+#endif
+#ifndef VAEAS_GEMM_PF_A
+#define VAEAS_GEMM_PF_A 16
+#endif
+#include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define VAEAS_GEMM_MAX_ROWS 8
+#define VAEAS_GEMM_MAX_VECS 4
+
+/* rows R (<= 8) x NV vectors of 16 columns; mk: the column mask of each vector */
+static inline __attribute__((always_inline)) void
+vaeas_gemm_block(const int R, const int NV, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                 ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                 const float *bias, int relu, int acc, const __mmask16 *mk)
+{
+    __m512 c[VAEAS_GEMM_MAX_ROWS][VAEAS_GEMM_MAX_VECS];
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
+    const float *a = A;
+    for (ptrdiff_t k = 0; k < K; k++) {
+        __m512 b[VAEAS_GEMM_MAX_VECS];
+#if VAEAS_GEMM_PF_B > 0
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)
+            _mm_prefetch((const char *)(B + VAEAS_GEMM_PF_B * ldb + 16 * v), _MM_HINT_T0);
+#endif
+#if VAEAS_GEMM_PF_A > 0
+        _mm_prefetch((const char *)(a + VAEAS_GEMM_PF_A * acs), _MM_HINT_T0);
+        if (R > 4) _mm_prefetch((const char *)(a + VAEAS_GEMM_PF_A * acs + (R - 1) * ars), _MM_HINT_T0);
+#endif
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)
+            b[v] = _mm512_maskz_loadu_ps(mk[v], B + 16 * v);
+        B += ldb;
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
+            __m512 av = _mm512_set1_ps(a[i * ars]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)
+                c[i][v] = _mm512_fmadd_ps(av, b[v], c[i][v]);
+        }
+        a += acs;
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {
+            __m512 x = c[i][v];
+            if (acc) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], C + i * ldc + 16 * v));
+            if (bias) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk[v], bias + 16 * v));
+            if (relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(C + i * ldc + 16 * v, mk[v], x);
+        }
+}
+
+/* rows [0, rows) of one strip of NV * 16 columns (w of them real) */
+#define VAEAS_GEMM_STRIP(NAME, MR, NV)                                                     \
+static void NAME(ptrdiff_t rows, ptrdiff_t K, const float *A, ptrdiff_t ars, ptrdiff_t acs, \
+                 const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,  \
+                 int relu, int acc, int w)                                                   \
+{                                                                                            \
+    __mmask16 mk[VAEAS_GEMM_MAX_VECS];                                                       \
+    for (int v = 0; v < NV; v++) {                                                           \
+        int r = w - 16 * v;                                                                  \
+        mk[v] = r >= 16 ? (__mmask16)0xFFFF : (r <= 0 ? 0 : (__mmask16)((1u << r) - 1));    \
+    }                                                                                        \
+    ptrdiff_t i = 0;                                                                         \
+    for (; i + MR <= rows; i += MR)                                                          \
+        vaeas_gemm_block(MR, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,   \
+                         relu, acc, mk);                                                     \
+    if (rows - i >= 4) {                                                                     \
+        vaeas_gemm_block(4, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
+                         relu, acc, mk);                                                     \
+        i += 4;                                                                              \
+    }                                                                                        \
+    if (rows - i >= 2) {                                                                     \
+        vaeas_gemm_block(2, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
+                         relu, acc, mk);                                                     \
+        i += 2;                                                                              \
+    }                                                                                        \
+    if (rows - i >= 1)                                                                       \
+        vaeas_gemm_block(1, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
+                         relu, acc, mk);                                                     \
+}
+
+#ifndef VAEAS_GEMM_WIDE_MR
+#define VAEAS_GEMM_WIDE_MR 6
+#define VAEAS_GEMM_WIDE_NV 4
+#endif
+VAEAS_GEMM_STRIP(vaeas_gemm_strip64, VAEAS_GEMM_WIDE_MR, VAEAS_GEMM_WIDE_NV)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip32, 8, 2)
+
+/* rows of one thread's panel: at most this many at a time, so that their part of A
+ * stays in the core's L2 while the strips of B pass over it */
+#define VAEAS_GEMM_PANEL_ROWS 96
+
+/* rows [r0, r1) of strip s */
+static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
+                                   ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                                   ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
+                                   ptrdiff_t ldc, const float *bias, int relu, int acc)
+{
+    const ptrdiff_t NR = wide ? 16 * VAEAS_GEMM_WIDE_NV : 32, n0 = s * NR;
+    int w = (int)(N - n0 < NR ? N - n0 : NR);
+    const float *bs = bias ? bias + n0 : NULL;
+    if (wide)
+        vaeas_gemm_strip64(r1 - r0, K, A + r0 * ars, ars, acs, B + n0, ldb, C + r0 * ldc + n0,
+                           ldc, bs, relu, acc, w);
+    else
+        vaeas_gemm_strip32(r1 - r0, K, A + r0 * ars, ars, acs, B + n0, ldb, C + r0 * ldc + n0,
+                           ldc, bs, relu, acc, w);
+}
+
+/* The part of C owned by thread t of T.  C is cut into blocks of MR rows x one strip;
+ * when A is the larger operand each thread takes a range of A's rows (in panels of
+ * VAEAS_GEMM_PANEL_ROWS, every strip over a panel); otherwise the blocks, strip by
+ * strip, are dealt out in equal contiguous runs (a strip may be shared). */
+static void vaeas_sgemm_part(int t, int T, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                             const float *A, ptrdiff_t ars, ptrdiff_t acs, const float *B,
+                             ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,
+                             int relu, int acc)
+{
+    const int wide = N >= 256;
+    const ptrdiff_t NR = wide ? 16 * VAEAS_GEMM_WIDE_NV : 32;
+    const ptrdiff_t MR = wide ? VAEAS_GEMM_WIDE_MR : 8;
+    const ptrdiff_t strips = (N + NR - 1) / NR, blocks = (M + MR - 1) / MR;
+    if (M * K > K * N) {
+        ptrdiff_t r0 = blocks * t / T * MR, r1 = blocks * (t + 1) / T * MR;
+        if (r1 > M) r1 = M;
+        for (ptrdiff_t p = r0; p < r1; p += VAEAS_GEMM_PANEL_ROWS) {
+            ptrdiff_t pe = r1 - p < VAEAS_GEMM_PANEL_ROWS ? r1 : p + VAEAS_GEMM_PANEL_ROWS;
+            for (ptrdiff_t s = 0; s < strips; s++)
+                vaeas_gemm_rows(wide, s, p, pe, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
+                                acc);
+        }
+        return;
+    }
+    ptrdiff_t u0 = strips * blocks * t / T, u1 = strips * blocks * (t + 1) / T;
+    while (u0 < u1) {
+        ptrdiff_t s = u0 / blocks, b0 = u0 % blocks;
+        ptrdiff_t b1 = u1 - s * blocks < blocks ? u1 - s * blocks : blocks;
+        ptrdiff_t r1 = b1 * MR < M ? b1 * MR : M;
+        vaeas_gemm_rows(wide, s, b0 * MR, r1, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
+                        acc);
+        u0 = s * blocks + b1;
+    }
+}
+
+static void vaeas_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                        ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                        const float *bias, int relu, int acc, int n_threads)
+{
+    if (M <= 0 || N <= 0) return;
+#ifdef _OPENMP
+    if (n_threads > 1) {
+        #pragma omp parallel num_threads(n_threads)
+        vaeas_sgemm_part(omp_get_thread_num(), omp_get_num_threads(), M, N, K, A, ars, acs,
+                         B, ldb, C, ldc, bias, relu, acc);
+        return;
+    }
+#endif
+    vaeas_sgemm_part(0, 1, M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc);
+}
+
+#else
+#define VAEAS_GEMM_AVAILABLE 0
+static void vaeas_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                        ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                        const float *bias, int relu, int acc, int n_threads)
+{
+    (void)M; (void)N; (void)K; (void)A; (void)ars; (void)acs; (void)B; (void)ldb; (void)C;
+    (void)ldc; (void)bias; (void)relu; (void)acc; (void)n_threads;
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+# cython: language_level=3
+"""A float32 GEMM with the bias and ReLU in its epilogue (``_ext/gemm.h``).
+
+``sgemm(A, B, C, bias, relu, accumulate, n_threads)``:
+``C = act(A @ B (+ C) (+ bias))`` for float32 arrays, where A may have any strides
+(``x.T`` of a C-contiguous ``x`` is read in place) and B, C are C-contiguous.  It
+packs neither operand and needs no zeroing pass; at the layers' shapes (batch 128)
+it beats numpy's OpenBLAS by 5-15 % and saves the separate bias/activation pass.
+Built only where the compiler targets AVX-512F (:func:`available`); elsewhere the
+layers keep ``np.matmul``.
+"""
+
+cdef extern from "gemm.h" nogil:
+    int VAEAS_GEMM_AVAILABLE
+    void vaeas_sgemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A, Py_ssize_t ars,
+                     Py_ssize_t acs, const float* B, Py_ssize_t ldb, float* C, Py_ssize_t ldc,
+                     const float* bias, int relu, int acc, int n_threads)
+
+
+def available():
+    """True when this build has the kernel (compiled for a CPU with AVX-512F)."""
+    return VAEAS_GEMM_AVAILABLE != 0
+
+
+def sgemm(const float[:, :] A,              # IN  (M, K), any strides
+          const float[:, ::1] B,            # IN  (K, N)
+          float[:, ::1] C,                  # OUT (M, N) (IN too when accumulate)
+          const float[::1] bias=None,       # IN  (N,) or None
+          bint relu=False, bint accumulate=False, int n_threads=1):
+    """C = act(A @ B (+ C when ``accumulate``) (+ bias)), act = ReLU or identity.
+
+    Raises RuntimeError where the kernel is not built (see :func:`available`),
+    ValueError on mismatched shapes.  C must not overlap A, B or bias.
+    """
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
+    if not VAEAS_GEMM_AVAILABLE:
+        raise RuntimeError("sgemm: this build has no AVX-512F GEMM (use np.matmul)")
+    if B.shape[0] != K or C.shape[0] != M or C.shape[1] != N:
+        raise ValueError(f"sgemm: shapes do not match: A ({M}, {K}), B ({B.shape[0]}, {N}), "
+                         f"C ({C.shape[0]}, {C.shape[1]}); C must be (A.shape[0], B.shape[1])")
+    if bias is not None and bias.shape[0] != N:
+        raise ValueError(f"sgemm: bias must have B.shape[1] = {N} elements, got {bias.shape[0]}")
+    if n_threads < 1:
+        raise ValueError(f"sgemm: n_threads must be >= 1, got {n_threads}")
+    if M == 0 or N == 0:
+        return
+    cdef const float* a = &A[0, 0] if K > 0 else NULL
+    cdef const float* b = &B[0, 0] if K > 0 else NULL
+    cdef const float* bp = &bias[0] if bias is not None else NULL
+    cdef Py_ssize_t ars = A.strides[0] // <Py_ssize_t>sizeof(float)
+    cdef Py_ssize_t acs = A.strides[1] // <Py_ssize_t>sizeof(float)
+    with nogil:
+        vaeas_sgemm(M, N, K, a, ars, acs, b, N, &C[0, 0], N, bp, relu, accumulate, n_threads)

@@ -1,0 +1,153 @@
+"""The compiled float32 GEMM (``_ext/gemm.h``) against float64 products, and the
+layers on it against the layers on ``np.matmul``."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vaeas_np._ext import gemm
+from vaeas_np.nn import MLP, layers
+from vaeas_np.nn.optim import Adam
+
+pytestmark = pytest.mark.skipif(not gemm.available(), reason="no AVX-512F GEMM in this build")
+
+
+def reference(A, B, C0, bias, relu, accumulate):
+    out = A.astype(np.float64) @ B.astype(np.float64)
+    if accumulate:
+        out += C0
+    if bias is not None:
+        out += bias
+    return np.maximum(out, 0) if relu else out
+
+
+def check_close(C, ref, A, B):
+    # float32 sums of K products: error below K * eps * sum |a||b| per element
+    scale = np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64) + 1.0
+    assert (np.abs(C - ref) <= 4 * (A.shape[1] + 2) * 6e-8 * scale).all()
+
+
+@settings(deadline=None, max_examples=60)
+@given(M=st.integers(1, 70), K=st.integers(0, 90), N=st.sampled_from([1, 5, 16, 17, 31, 32, 33,
+       63, 64, 65, 100, 255, 256, 257, 300]), transposed_a=st.booleans(), bias=st.booleans(),
+       relu=st.booleans(), accumulate=st.booleans(), n_threads=st.integers(1, 3),
+       seed=st.integers(0, 2**32 - 1))
+def test_sgemm_matches_float64(M, K, N, transposed_a, bias, relu, accumulate, n_threads, seed):
+    rng = np.random.default_rng(seed)
+    A = (rng.standard_normal((K, M), dtype=np.float32).T if transposed_a
+         else rng.standard_normal((M, K), dtype=np.float32))
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    C = rng.standard_normal((M, N), dtype=np.float32)
+    b = rng.standard_normal(N, dtype=np.float32) if bias else None
+    ref = reference(A, B, C.astype(np.float64), b, relu, accumulate)
+    gemm.sgemm(A, B, C, b, relu, accumulate, n_threads)
+    check_close(C, ref, A, B)
+    if relu:
+        assert (C >= 0).all()
+
+
+@pytest.mark.parametrize("shape", [(128, 500, 500), (500, 128, 784), (500, 128, 80),
+                                   (40, 500, 128), (1, 500, 500), (300, 7, 1000)])
+def test_sgemm_threads_give_the_same_bits(shape):
+    """Each element is summed over k in order by one thread, whatever the split."""
+    M, K, N = shape
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((M, K), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    b = rng.standard_normal(N, dtype=np.float32)
+    outs = []
+    for nt in (1, 2, 3, 4):
+        C = np.empty((M, N), np.float32)
+        gemm.sgemm(A, B, C, b, True, False, nt)
+        outs.append(C)
+    for C in outs[1:]:
+        np.testing.assert_array_equal(C, outs[0])
+    check_close(outs[0], reference(A, B, None, b, True, False), A, B)
+
+
+def test_sgemm_checks_its_arguments():
+    A, B = np.ones((4, 3), np.float32), np.ones((3, 5), np.float32)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        gemm.sgemm(A, B, np.empty((4, 4), np.float32))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        gemm.sgemm(A, np.ones((2, 5), np.float32), np.empty((4, 5), np.float32))
+    with pytest.raises(ValueError, match="bias must have"):
+        gemm.sgemm(A, B, np.empty((4, 5), np.float32), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="n_threads"):
+        gemm.sgemm(A, B, np.empty((4, 5), np.float32), n_threads=0)
+    with pytest.raises(ValueError):                     # B must be C-contiguous
+        gemm.sgemm(A, np.ones((5, 3), np.float32).T, np.empty((4, 5), np.float32))
+    with pytest.raises((ValueError, TypeError)):        # float32 only
+        gemm.sgemm(A.astype(np.float64), B, np.empty((4, 5), np.float32))
+
+
+def mlp_pair(sizes, act, sparse=False):
+    nets = []
+    for _ in range(2):
+        net = MLP(sizes, act, "identity", dtype=np.float32, sparse_input=sparse)
+        net.initialize(np.random.default_rng(0))
+        nets.append(net)
+    return nets
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("sizes,batch", [((784, 500, 500, 80), 128), ((40, 500, 500, 784), 128),
+                                         ((30, 300, 20, 7), 33), ((5, 260, 3), 300)])
+def test_mlp_on_own_gemm_matches_numpy_path(monkeypatch, sizes, batch, act):
+    """Forward, input gradient and parameter gradients of a float32 MLP on the compiled
+    GEMM (bias and ReLU in its epilogue, weight gradients from x^T in place, input
+    gradients transposed) against the same network on np.matmul, and both against
+    float64."""
+    rng = np.random.default_rng(2)
+    x = rng.random((batch, sizes[0])).astype(np.float32)
+    dy = rng.normal(size=(batch, sizes[-1])).astype(np.float32)
+    out = {}
+    for own in (True, False):
+        monkeypatch.setattr(layers, "OWN_GEMM", own)
+        net = mlp_pair(sizes, act)[0]
+        y = net.forward(x).copy()
+        dx = net.backward(dy.copy()).copy()
+        out[own] = (y, dx, net.grads.copy())
+    net64 = mlp_pair(sizes, act)[0].astype(np.float64)
+    y64 = net64.forward(x.astype(np.float64)).copy()
+    dx64 = net64.backward(dy.astype(np.float64)).copy()
+    for got, ref in zip(out[True], (y64, dx64, net64.grads)):
+        np.testing.assert_allclose(got, ref, rtol=2e-4, atol=2e-4 * np.abs(ref).max())
+    for a, b in zip(out[True], out[False]):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4 * np.abs(b).max())
+
+
+def test_mlp_training_steps_on_own_gemm_track_numpy_path(monkeypatch):
+    """Ten Adam steps of the MNIST decoder's shapes inside the backward (the training
+    path: transposed gradients kept masked in place, no zeroed scratch) stay within
+    float32 rounding of the same steps on np.matmul."""
+    sizes = (40, 500, 500, 784)
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(128, 40)).astype(np.float32) for _ in range(10)]
+    dys = [rng.normal(size=(128, 784)).astype(np.float32) * 0.01 for _ in range(10)]
+    params = {}
+    for own in (True, False):
+        monkeypatch.setattr(layers, "OWN_GEMM", own)
+        net = mlp_pair(sizes, "relu")[0]
+        opt = Adam(net.params, lr=1e-3)
+        for x, dy in zip(xs, dys):
+            net.forward(x)
+            net.backward(dy.copy(), need_input_grad=True, optimizer=opt)
+        params[own] = net.params.copy()
+    start = mlp_pair(sizes, "relu")[0].params
+    moved = np.linalg.norm(params[False] - start)
+    assert moved > 0.1                                        # the steps did move them
+    # Adam divides by sqrt(v): a gradient near 0 rounded to the other sign moves its
+    # weight by lr either way, so compare the whole update, not each element
+    apart = np.linalg.norm(params[True] - params[False])
+    assert apart < 1e-3 * moved, (apart, moved)
+
+
+def test_switched_off_by_environment():
+    code = "from vaeas_np.nn import layers; print(layers.OWN_GEMM)"
+    for value, expect in (("0", "False"), ("1", "True")):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**__import__("os").environ, "VAEAS_NP_OWN_GEMM": value})
+        assert r.stdout.strip() == expect, r.stderr
