@@ -100,6 +100,18 @@ def test_save_load_roundtrip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.h5"]        # no temporary left
 
 
+def test_loaded_model_evaluates_on_its_threads(tmp_path):
+    """A model loaded (not fitted) in this process runs its networks' compiled kernels
+    on its own thread count when it evaluates, not on one thread."""
+    X = tiny_data()
+    small_vae(n_threads=2).fit(X).save(tmp_path / "m.h5")
+    loaded = vaeas_np.load_model(tmp_path / "m.h5")
+    assert {net.n_threads for net in loaded._networks()} == {1}     # as built
+    loaded.transform(X)
+    expected = min(2, vaeas_np._threads.cpu_count())
+    assert {net.n_threads for net in loaded._networks()} == {expected}
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     X = tiny_data()
     full = small_vae(epochs=4).fit(X)

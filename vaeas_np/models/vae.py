@@ -10,6 +10,7 @@ Objective for a minibatch B (SPEC section 3), means over the batch::
 :class:`~vaeas_np.models.vaeas.VAEAS` adds the auxiliary classifier through
 the :meth:`VAE._latent_extra_forward` / :meth:`VAE._latent_extra_backward` hooks.
 """
+import contextlib
 import math
 import sys
 import time
@@ -262,6 +263,17 @@ class VAE:
         """The model's MLPs (their fused kernels get the model's thread count)."""
         return [self.encoder_, self.decoder_]
 
+    @contextlib.contextmanager
+    def _threads(self):
+        """``thread_limits(self.n_threads)`` with every network's compiled kernels (the
+        GEMM included) on the same number of threads; yields it.  Evaluation of a model
+        that was loaded, not fitted, in this process ran them on one thread before."""
+        with thread_limits(self.n_threads) as nt:
+            self._nt = nt
+            for net in self._networks():
+                net.n_threads = nt
+            yield nt
+
     def _latent_extra_forward(self, z, idx, mu, logvar, kl_i, stats):
         """Hook for VAE-AS: the extra terms' forward on z (adds to ``stats``, with
         ``stats["_extra_loss"]`` for the loss).  Plain VAE: nothing."""
@@ -330,10 +342,7 @@ class VAE:
         if verbose == "auto":
             verbose = sys.stderr.isatty()
         n_batches = math.ceil(X.shape[0] / self.batch_size)
-        with thread_limits(self.n_threads) as nt:
-            self._nt = nt
-            for net in self._networks():
-                net.n_threads = nt
+        with self._threads():
             while self.epoch_ < self.epochs:
                 t0 = time.perf_counter()          # seconds include tree rebuilds
                 self._before_epoch(X)
@@ -402,7 +411,7 @@ class VAE:
         d = int(self.latent_dim)
         mu = np.empty((X.shape[0], d), X.dtype)
         logvar = np.empty_like(mu)
-        with thread_limits(self.n_threads):
+        with self._threads():
             for s in self._eval_batches(X.shape[0]):
                 out = self.encoder_.forward(X[s])
                 mu[s], logvar[s] = out[:, :d], out[:, d:]
@@ -416,7 +425,7 @@ class VAE:
         if Z.ndim != 2 or Z.shape[1] != int(self.latent_dim):
             raise InvalidInputError(f"Z must have shape (m, {self.latent_dim}) "
                                     f"(latent_dim), got {Z.shape}")
-        with thread_limits(self.n_threads):
+        with self._threads():
             return self.decoder_.forward(Z)
 
     def transform(self, X):

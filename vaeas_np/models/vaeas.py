@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 
-from .._threads import thread_limits
 from ..errors import InvalidInputError, InvalidParameterError
 from ..nn import MLP, Adam
 from ..nn.layers import LayerNorm
@@ -371,7 +370,7 @@ class VAEAS(VAE):
         """The softmax layer's inputs (N, h) for latent points z (N, d), in batches."""
         z = np.asarray(z, dtype=np.dtype(self.dtype))
         out = np.empty((z.shape[0], self.output_.n_in), np.dtype(self.dtype))
-        with thread_limits(self.n_threads):
+        with self._threads():
             for i in range(0, z.shape[0], batch):
                 out[i:i + batch] = self._hidden(z[i:i + batch])
         return out
@@ -395,8 +394,7 @@ class VAEAS(VAE):
         rng = self.rngs_["noise"] if rng is None else np.random.default_rng(rng)
         std = np.exp(0.5 * logvar)
         logV, history = math.log(self.n_labels_), []
-        with thread_limits(self.n_threads) as nt:
-            self._nt = nt
+        with self._threads():
             for _ in range(int(epochs)):
                 total, order = 0.0, rng.permutation(mu.shape[0])
                 for s in range(0, mu.shape[0], self.batch_size):
