@@ -1,5 +1,6 @@
 """The compiled float32 GEMM (``_ext/gemm.h``) against float64 products, and the
 layers on it against the layers on ``np.matmul``."""
+import os
 import subprocess
 import sys
 
@@ -149,5 +150,5 @@ def test_switched_off_by_environment():
     code = "from vaeas_np.nn import layers; print(layers.OWN_GEMM)"
     for value, expect in (("0", "False"), ("1", "True")):
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           env={**__import__("os").environ, "VAEAS_NP_OWN_GEMM": value})
+                           env={**os.environ, "VAEAS_NP_OWN_GEMM": value})
         assert r.stdout.strip() == expect, r.stderr

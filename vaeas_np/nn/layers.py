@@ -33,18 +33,20 @@ TRANSPOSED_MAX_BATCH = 256
 TRANSPOSED_MIN_INPUTS = 256
 
 
-#: float32 layers run their forward (with the bias and ReLU in the GEMM's epilogue) and
-#: their weight gradients on the compiled GEMM (``_ext/gemm.h``) where it is built
-#: (AVX-512F); ``VAEAS_NP_OWN_GEMM=0`` in the environment keeps ``np.matmul``.  Same
+#: float32 layers run their forward (with the bias and ReLU in the GEMM's epilogue), their
+#: weight gradients and their (transposed) input gradients on the compiled GEMM
+#: (``_ext/gemm.h``) where it is built (AVX-512F); ``VAEAS_NP_OWN_GEMM=0`` in the
+#: environment keeps ``np.matmul``.  Same
 #: function, rounded differently (each element summed over k in order, one rounding
 #: per multiply-add).
 OWN_GEMM = _gemm.available() and not env_switched_off("VAEAS_NP_OWN_GEMM")
 
 
 def own_gemm(*arrays):
-    """True when the compiled GEMM takes these arrays (float32, unit column stride)."""
-    return OWN_GEMM and all(a.dtype == np.float32 and a.ndim == 2 and
-                            (a.strides[1] == 4 or a.shape[1] <= 1) for a in arrays)
+    """True when the compiled GEMM takes these arrays as its B and C operands
+    (float32, 2-d, C-contiguous; its A may have any strides)."""
+    return OWN_GEMM and all(a.dtype == np.float32 and a.ndim == 2 and a.flags.c_contiguous
+                            for a in arrays)
 
 
 def transposed_input_grad(batch, n_in, dtype):
@@ -100,8 +102,7 @@ class Dense:
         """
         if x_rows is not None:
             x_rows.matmul(self.W, out, n_threads)
-        elif (out.flags.c_contiguous and x.ndim == 2 and x.dtype == np.float32
-              and own_gemm(self.W, out)):
+        elif x.ndim == 2 and x.dtype == np.float32 and own_gemm(self.W, out):
             # x @ W + b (and ReLU) in one pass of the compiled GEMM
             relu = self.activation == "relu"
             _gemm.sgemm(x, self.W, out, self.b, relu, False, n_threads)
@@ -142,8 +143,7 @@ class Dense:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
         if x_rows is not None:
             x_rows.t_matmul(delta, grad_W, n_threads)
-        elif (x.dtype == np.float32 and delta.flags.c_contiguous
-              and grad_W.flags.c_contiguous and own_gemm(delta, grad_W)):
+        elif x.dtype == np.float32 and own_gemm(delta, grad_W):
             _gemm.sgemm(x.T, delta, grad_W, None, False, False, n_threads)  # x^T dL/da
         elif (grad_W_zeroed and self.n_in > 1 and self.n_out > 1
               and x.dtype == delta.dtype == grad_W.dtype
@@ -156,7 +156,7 @@ class Dense:
             np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
         np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
         if dx_t is not None:                      # (dL/dx)^T = W (dL/da)^T
-            if delta_t is not None and own_gemm(delta_t, dx_t) and delta_t.flags.c_contiguous:
+            if delta_t is not None and own_gemm(delta_t, dx_t):
                 if not delta_t_ready:
                     _fused.transpose_relu_backward(delta, delta_t, None, n_threads)
                 _gemm.sgemm(self.W, delta_t, dx_t, None, False, False, n_threads)
@@ -270,9 +270,10 @@ class MLP:
         _, deltas = self._buffers_for(dy.shape[0])
         outs = self._outs
         delta = dy
+        own = OWN_GEMM and self.dtype == np.float32
         # the compiled GEMM writes weight gradients over whatever the scratch holds;
         # numpy's OpenBLAS adds them into zeros that Adam leaves behind
-        zeroed = not (OWN_GEMM and self.dtype == np.float32)
+        zeroed = not own
         if optimizer is not None:
             optimizer.advance()
             if self._grad_scratch is None:
@@ -284,7 +285,6 @@ class MLP:
                 self._grad_scratch_zero = True
         batch = dy.shape[0]
         masked = False          # delta is already dL/d(pre-activation)
-        own = OWN_GEMM and self.dtype == np.float32
         delta_t = None          # ... and also in delta_t, transposed (the compiled GEMM's)
         slot = 0                # which of the two transposed scratch buffers dx_t takes
         for i in range(len(self.layers) - 1, -1, -1):
