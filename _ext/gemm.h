@@ -26,6 +26,8 @@
 #define VAEAS_GEMM_H
 #include <stddef.h>
 
+#include "adam.h"
+
 #if defined(__AVX512F__)
 #define VAEAS_GEMM_AVAILABLE 1
 #include <immintrin.h>
@@ -41,11 +43,15 @@
 #define VAEAS_GEMM_PF_B 8
 #define VAEAS_GEMM_PF_A 16
 
-/* rows R (<= 8) x NV vectors of 16 columns; mk: the column mask of each vector */
+/* rows R (<= 8) x NV vectors of 16 columns; mk: the column mask of each vector.
+ * ADAM (a constant): C is a parameter matrix and the block's sum its gradient, applied
+ * by Adam (adam.h) with the moments am, av laid out like C; the three blocks are
+ * prefetched a line per k step while the sum runs. */
 static inline __attribute__((always_inline)) void
-vaeas_gemm_block(const int R, const int NV, ptrdiff_t K, const float *A, ptrdiff_t ars,
-                 ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                 const float *bias, int relu, int acc, const __mmask16 *mk)
+vaeas_gemm_block(const int R, const int NV, const int ADAM, ptrdiff_t K, const float *A,
+                 ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
+                 ptrdiff_t ldc, const float *bias, int relu, int acc, const __mmask16 *mk,
+                 const vaeas_adam_t *adam, float *am, float *av)
 {
     __m512 c[VAEAS_GEMM_MAX_ROWS][VAEAS_GEMM_MAX_VECS];
     _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)
@@ -59,6 +65,16 @@ vaeas_gemm_block(const int R, const int NV, ptrdiff_t K, const float *A, ptrdiff
         if (R > 4)
             _mm_prefetch((const char *)(a + VAEAS_GEMM_PF_A * acs + (R - 1) * ars),
                          _MM_HINT_T0);
+        if (ADAM) {
+            /* line l of row i of C, am or av: NV * 64 bytes span at most NV + 1 lines */
+            const ptrdiff_t L = NV + 1;
+            if (k < 3 * R * L) {
+                const ptrdiff_t q = k / 3, i = q / L, l = q % L;
+                const float *base = k % 3 == 0 ? C : (k % 3 == 1 ? am : av);
+                _mm_prefetch((const char *)(base + i * ldc + (l < NV ? 16 * l : 16 * NV - 1)),
+                             _MM_HINT_T0);
+            }
+        }
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)
             b[v] = _mm512_maskz_loadu_ps(mk[v], B + 16 * v);
         B += ldb;
@@ -68,6 +84,14 @@ vaeas_gemm_block(const int R, const int NV, ptrdiff_t K, const float *A, ptrdiff
                 c[i][v] = _mm512_fmadd_ps(av, b[v], c[i][v]);
         }
         a += acs;
+    }
+    if (ADAM) {
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++)
+                if (mk[v])
+                    vaeas_adam_vec(C + i * ldc + 16 * v, am + i * ldc + 16 * v,
+                                   av + i * ldc + 16 * v, c[i][v], mk[v], adam);
+        return;
     }
     _Pragma("GCC unroll 8") for (int i = 0; i < R; i++)
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {
@@ -80,10 +104,10 @@ vaeas_gemm_block(const int R, const int NV, ptrdiff_t K, const float *A, ptrdiff
 }
 
 /* rows [0, rows) of one strip of NV * 16 columns (w of them real) */
-#define VAEAS_GEMM_STRIP(NAME, MR, NV)                                                     \
+#define VAEAS_GEMM_STRIP(NAME, MR, NV, ADAM)                                               \
 static void NAME(ptrdiff_t rows, ptrdiff_t K, const float *A, ptrdiff_t ars, ptrdiff_t acs, \
                  const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,  \
-                 int relu, int acc, int w)                                                   \
+                 int relu, int acc, int w, const vaeas_adam_t *adam, float *am, float *av)   \
 {                                                                                            \
     __mmask16 mk[VAEAS_GEMM_MAX_VECS];                                                       \
     for (int v = 0; v < NV; v++) {                                                           \
@@ -92,25 +116,27 @@ static void NAME(ptrdiff_t rows, ptrdiff_t K, const float *A, ptrdiff_t ars, ptr
     }                                                                                        \
     ptrdiff_t i = 0;                                                                         \
     for (; i + MR <= rows; i += MR)                                                          \
-        vaeas_gemm_block(MR, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,   \
-                         relu, acc, mk);                                                     \
+        vaeas_gemm_block(MR, NV, ADAM, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc,   \
+                         bias, relu, acc, mk, adam, am + i * ldc, av + i * ldc);             \
     if (rows - i >= 4) {                                                                     \
-        vaeas_gemm_block(4, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
-                         relu, acc, mk);                                                     \
+        vaeas_gemm_block(4, NV, ADAM, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc,    \
+                         bias, relu, acc, mk, adam, am + i * ldc, av + i * ldc);             \
         i += 4;                                                                              \
     }                                                                                        \
     if (rows - i >= 2) {                                                                     \
-        vaeas_gemm_block(2, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
-                         relu, acc, mk);                                                     \
+        vaeas_gemm_block(2, NV, ADAM, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc,    \
+                         bias, relu, acc, mk, adam, am + i * ldc, av + i * ldc);             \
         i += 2;                                                                              \
     }                                                                                        \
     if (rows - i >= 1)                                                                       \
-        vaeas_gemm_block(1, NV, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc, bias,    \
-                         relu, acc, mk);                                                     \
+        vaeas_gemm_block(1, NV, ADAM, K, A + i * ars, ars, acs, B, ldb, C + i * ldc, ldc,    \
+                         bias, relu, acc, mk, adam, am + i * ldc, av + i * ldc);             \
 }
 
-VAEAS_GEMM_STRIP(vaeas_gemm_strip64, 6, 4)
-VAEAS_GEMM_STRIP(vaeas_gemm_strip32, 8, 2)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip64, 6, 4, 0)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip32, 8, 2, 0)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip64_adam, 6, 4, 1)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip32_adam, 8, 2, 1)
 
 /* rows of one thread's panel: at most this many at a time, so that their part of A
  * stays in the core's L2 while the strips of B pass over it */
@@ -120,17 +146,26 @@ VAEAS_GEMM_STRIP(vaeas_gemm_strip32, 8, 2)
 static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
                                    ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
                                    ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
-                                   ptrdiff_t ldc, const float *bias, int relu, int acc)
+                                   ptrdiff_t ldc, const float *bias, int relu, int acc,
+                                   const vaeas_adam_t *adam, float *am, float *av)
 {
-    const ptrdiff_t NR = wide ? 64 : 32, n0 = s * NR;
+    const ptrdiff_t NR = wide ? 64 : 32, n0 = s * NR, o = r0 * ldc + n0;
     int w = (int)(N - n0 < NR ? N - n0 : NR);
     const float *bs = bias ? bias + n0 : NULL;
-    if (wide)
-        vaeas_gemm_strip64(r1 - r0, K, A + r0 * ars, ars, acs, B + n0, ldb, C + r0 * ldc + n0,
-                           ldc, bs, relu, acc, w);
+    const float *a = A + r0 * ars, *b = B + n0;
+    if (adam) {
+        if (wide)
+            vaeas_gemm_strip64_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
+                                    adam, am + o, av + o);
+        else
+            vaeas_gemm_strip32_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
+                                    adam, am + o, av + o);
+    } else if (wide)
+        vaeas_gemm_strip64(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
+                           NULL, C, C);
     else
-        vaeas_gemm_strip32(r1 - r0, K, A + r0 * ars, ars, acs, B + n0, ldb, C + r0 * ldc + n0,
-                           ldc, bs, relu, acc, w);
+        vaeas_gemm_strip32(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
+                           NULL, C, C);
 }
 
 /* The part of C owned by thread t of T.  C is cut into blocks of MR rows x one strip;
@@ -140,7 +175,7 @@ static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_
 static void vaeas_sgemm_part(int t, int T, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
                              const float *A, ptrdiff_t ars, ptrdiff_t acs, const float *B,
                              ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,
-                             int relu, int acc)
+                             int relu, int acc, const vaeas_adam_t *adam, float *am, float *av)
 {
     const int wide = N >= 256;
     const ptrdiff_t NR = wide ? 64 : 32, MR = wide ? 6 : 8;
@@ -152,7 +187,7 @@ static void vaeas_sgemm_part(int t, int T, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K
             ptrdiff_t pe = r1 - p < VAEAS_GEMM_PANEL_ROWS ? r1 : p + VAEAS_GEMM_PANEL_ROWS;
             for (ptrdiff_t s = 0; s < strips; s++)
                 vaeas_gemm_rows(wide, s, p, pe, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
-                                acc);
+                                acc, adam, am, av);
         }
         return;
     }
@@ -162,25 +197,46 @@ static void vaeas_sgemm_part(int t, int T, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K
         ptrdiff_t b1 = u1 - s * blocks < blocks ? u1 - s * blocks : blocks;
         ptrdiff_t r1 = b1 * MR < M ? b1 * MR : M;
         vaeas_gemm_rows(wide, s, b0 * MR, r1, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
-                        acc);
+                        acc, adam, am, av);
         u0 = s * blocks + b1;
     }
 }
 
-static void vaeas_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
-                        ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
-                        const float *bias, int relu, int acc, int n_threads)
+static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                            ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb,
+                            float *C, ptrdiff_t ldc, const float *bias, int relu, int acc,
+                            const vaeas_adam_t *adam, float *am, float *av, int n_threads)
 {
     if (M <= 0 || N <= 0) return;
 #ifdef _OPENMP
     if (n_threads > 1) {
         #pragma omp parallel num_threads(n_threads)
         vaeas_sgemm_part(omp_get_thread_num(), omp_get_num_threads(), M, N, K, A, ars, acs,
-                         B, ldb, C, ldc, bias, relu, acc);
+                         B, ldb, C, ldc, bias, relu, acc, adam, am, av);
         return;
     }
 #endif
-    vaeas_sgemm_part(0, 1, M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc);
+    vaeas_sgemm_part(0, 1, M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc, adam, am, av);
+}
+
+/* C = act(A B (+ C) (+ bias)) */
+static void vaeas_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                        ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc,
+                        const float *bias, int relu, int acc, int n_threads)
+{
+    vaeas_sgemm_any(M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc, NULL, C, C,
+                    n_threads);
+}
+
+/* Adam on the parameter matrix P (moments am, av, all with leading dimension ldp) with
+ * the gradient A B (scaled by adam->scale), each block applied as it is summed */
+static void vaeas_sgemm_adam(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                             ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb,
+                             float *P, float *am, float *av, ptrdiff_t ldp,
+                             const vaeas_adam_t *adam, int n_threads)
+{
+    vaeas_sgemm_any(M, N, K, A, ars, acs, B, ldb, P, ldp, NULL, 0, 0, adam, am, av,
+                    n_threads);
 }
 
 #else
@@ -191,6 +247,14 @@ static void vaeas_sgemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, p
 {
     (void)M; (void)N; (void)K; (void)A; (void)ars; (void)acs; (void)B; (void)ldb; (void)C;
     (void)ldc; (void)bias; (void)relu; (void)acc; (void)n_threads;
+}
+static void vaeas_sgemm_adam(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
+                             ptrdiff_t ars, ptrdiff_t acs, const float *B, ptrdiff_t ldb,
+                             float *P, float *am, float *av, ptrdiff_t ldp,
+                             const vaeas_adam_t *adam, int n_threads)
+{
+    (void)M; (void)N; (void)K; (void)A; (void)ars; (void)acs; (void)B; (void)ldb; (void)P;
+    (void)am; (void)av; (void)ldp; (void)adam; (void)n_threads;
 }
 #endif
 #endif

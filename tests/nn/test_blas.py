@@ -96,15 +96,17 @@ def test_mlp_scratch_recovers_after_an_interrupted_backward(monkeypatch, own_gem
     x = rng.random((8, 30)).astype(np.float32)
     dy = rng.normal(size=(8, 10)).astype(np.float32)
     (a, opt_a), (b, opt_b) = nets
-    real = Adam.step_slice
+    real, real_gemm = Adam.step_slice, Adam.step_slice_gemm
 
     def fail(self, *args, **kw):
         raise KeyboardInterrupt
     monkeypatch.setattr(Adam, "step_slice", fail)
+    monkeypatch.setattr(Adam, "step_slice_gemm", fail)   # the top layer's W on the own GEMM
     b.forward(x)
     with pytest.raises(KeyboardInterrupt):
         b.backward(dy.copy(), optimizer=opt_b)
     monkeypatch.setattr(Adam, "step_slice", real)
+    monkeypatch.setattr(Adam, "step_slice_gemm", real_gemm)
     if _blas.available(np.float32) and not own_gemm:
         assert b._grad_scratch.any() and not b._grad_scratch_zero
     opt_b.step_count = 0                                # the failed step never happened

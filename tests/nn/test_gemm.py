@@ -93,6 +93,85 @@ def mlp_pair(sizes, act, sparse=False):
     return nets
 
 
+@settings(deadline=None, max_examples=60)
+@given(M=st.integers(1, 40), K=st.integers(0, 60), N=st.sampled_from([1, 15, 16, 17, 33, 64,
+       65, 255, 256, 257, 300]), transposed_a=st.booleans(), n_threads=st.integers(1, 3),
+       step=st.integers(1, 4), scale=st.sampled_from([1.0, -1.0 / 128]),
+       seed=st.integers(0, 2**32 - 1))
+def test_sgemm_adam_equals_sgemm_then_adam_step(M, K, N, transposed_a, n_threads, step, scale,
+                                                seed):
+    """Adam applied in the GEMM's epilogue: the same bits as writing the gradient with
+    sgemm and passing it to the fused Adam pass (one update routine, adam.h), moments
+    below the smallest normal float flushed alike."""
+    from vaeas_np._ext import optim
+    rng = np.random.default_rng(seed)
+    A = (rng.standard_normal((K, M), dtype=np.float32).T if transposed_a
+         else rng.standard_normal((M, K), dtype=np.float32))
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    P = rng.standard_normal((M, N), dtype=np.float32)
+    m = rng.standard_normal((M, N), dtype=np.float32) * 1e-2
+    v = rng.random((M, N), dtype=np.float32) * 1e-4
+    m.reshape(-1)[::5] = 1e-39                      # decays into subnormals: flushed
+    v.reshape(-1)[::7] = 0
+    args = (1e-3, 0.9, 0.999, 1e-8, step)
+    P1, m1, v1, m0 = P.copy(), m.copy(), v.copy(), m.copy()
+    G = np.empty((M, N), np.float32)
+    gemm.sgemm(A, B, G, None, False, False, 1)
+    optim.adam_step(P1.reshape(-1), G.reshape(-1), m1.reshape(-1), v1.reshape(-1), *args,
+                    1, scale)
+    gemm.sgemm_adam(A, B, P, m, v, *args, scale, n_threads)
+    for got, want in ((P, P1), (m, m1), (v, v1)):
+        np.testing.assert_array_equal(got, want)
+    assert (m != m0).any()                                  # the moments were updated
+
+
+def test_sgemm_adam_checks_its_arguments():
+    A, B = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32)
+    P, m, v = (np.zeros((3, 5), np.float32) for _ in range(3))
+    args = (1e-3, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match="P must be"):
+        gemm.sgemm_adam(A, B, np.zeros((5, 3), np.float32), m, v, *args, 1)
+    with pytest.raises(ValueError, match="m and v"):
+        gemm.sgemm_adam(A, B, P, m, np.zeros((3, 4), np.float32), *args, 1)
+    with pytest.raises(ValueError, match="step counts from 1"):
+        gemm.sgemm_adam(A, B, P, m, v, *args, 0)
+    with pytest.raises(ValueError, match="n_threads"):
+        gemm.sgemm_adam(A, B, P, m, v, *args, 1, 1.0, 0)
+    opt = Adam(np.zeros(20, np.float32))
+    with pytest.raises(RuntimeError, match="advance"):
+        opt.step_slice_gemm(0, A, B)
+    opt.advance()
+    with pytest.raises(ValueError, match="does not fit"):
+        opt.step_slice_gemm(10, A, B)
+
+
+def test_mlp_training_step_applies_adam_in_the_gemm(monkeypatch):
+    """On the training path every dense layer's W takes its step in the weight-gradient
+    GEMM (not through the gradient scratch); the sparse first layer keeps the scratch."""
+    calls = []
+    real = Adam.step_slice_gemm
+
+    def counting(self, start, a, b, *args, **kw):
+        calls.append((start, a.shape[0], b.shape[1]))
+        return real(self, start, a, b, *args, **kw)
+    monkeypatch.setattr(Adam, "step_slice_gemm", counting)
+    net = MLP((784, 500, 500, 80), "relu", "identity", np.float32, sparse_input=True)
+    net.initialize(np.random.default_rng(0))
+    opt = Adam(net.params)
+    rng = np.random.default_rng(1)
+    x = (rng.random((128, 784)) < 0.13).astype(np.float32)
+    net.forward(x)
+    before = net.params.copy()
+    net.backward(rng.standard_normal((128, 80), dtype=np.float32), need_input_grad=False,
+                 optimizer=opt)
+    assert sorted(calls) == sorted([(net._offsets[2], 500, 80), (net._offsets[1], 500, 500)])
+    for i, layer in enumerate(net.layers):      # every layer's W and b moved
+        k = layer.n_in * layer.n_out
+        w0 = before[net._offsets[i]:net._offsets[i] + k].reshape(layer.W.shape)
+        b0 = before[net._offsets[i] + k:net._offsets[i] + layer.n_params]
+        assert (layer.W != w0).mean() > 0.5 and (layer.b != b0).mean() > 0.5
+
+
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 @pytest.mark.parametrize("sizes,batch", [((784, 500, 500, 80), 128), ((40, 500, 500, 784), 128),
                                          ((30, 300, 20, 7), 33), ((5, 260, 3), 300)])

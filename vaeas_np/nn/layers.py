@@ -118,7 +118,7 @@ class Dense:
 
     def backward(self, x, y, delta, dx=None, n_threads=1, x_rows=None, grad_W=None,
                  grad_b=None, dx_t=None, pre_activation=False, grad_W_zeroed=False,
-                 delta_t=None, delta_t_ready=False):
+                 delta_t=None, delta_t_ready=False, weight_step=None):
         """Backprop through the layer.
 
         x: the layer's input, y: its output (from forward), delta: dL/dy (modified
@@ -132,6 +132,10 @@ class Dense:
         ``delta_t``: an (n_out, B) buffer for dL/d(pre-activation) transposed, which
         the compiled GEMM needs for ``dx_t = W delta^T``; it already holds it when
         ``delta_t_ready``, else it is written here.
+        ``weight_step``: ``f(a, b)`` that applies the optimizer's step to W with the
+        gradient ``a @ b`` (:meth:`~vaeas_np.nn.optim.Adam.step_slice_gemm`), called
+        with ``(x^T, dL/da)`` after the input gradient has used W; grad_W is then not
+        written.  Only where :meth:`fuses_weight_step` says so.
         """
         grad_W = self.grad_W if grad_W is None else grad_W
         grad_b = self.grad_b if grad_b is None else grad_b
@@ -141,7 +145,9 @@ class Dense:
             _fused.relu_backward(y, delta, n_threads)  # dL/da = dL/dy * 1[a > 0]
         else:
             self._dact(y, delta)                  # dL/da = dL/dy * act'(a)
-        if x_rows is not None:
+        if weight_step is not None:
+            pass                                  # applied below, after dL/dx
+        elif x_rows is not None:
             x_rows.t_matmul(delta, grad_W, n_threads)
         elif x.dtype == np.float32 and own_gemm(delta, grad_W):
             _gemm.sgemm(x.T, delta, grad_W, None, False, False, n_threads)  # x^T dL/da
@@ -162,10 +168,18 @@ class Dense:
                 _gemm.sgemm(self.W, delta_t, dx_t, None, False, False, n_threads)
             else:
                 np.matmul(self.W, delta.T, out=dx_t)
-            return dx_t
-        if dx is not None:
+            dx = dx_t
+        elif dx is not None:
             np.matmul(delta, self.W.T, out=dx)    # dL/dx = dL/da W^T
+        if weight_step is not None:
+            weight_step(x.T, delta)               # W moves only now
         return dx
+
+    def fuses_weight_step(self, x, delta, x_rows=None):
+        """True when :meth:`backward` can take ``weight_step`` for these arrays: float32
+        on the compiled GEMM, a dense input (x^T any strides), dL/dy C-contiguous."""
+        return (x_rows is None and x.ndim == 2 and x.dtype == np.float32
+                and own_gemm(delta, self.W))
 
 
 class MLP:
@@ -297,22 +311,32 @@ class MLP:
                 if own:     # the top layer's delta is transposed into the other buffer
                     dt = delta_t if delta_t is not None else \
                         self._dx_t_for(batch, layer.n_out, 1 - slot)
-            gW = gb = None
+            x_rows = self._x_rows if i == 0 else None
+            gW = gb = step_W = None
             if optimizer is not None:
                 g = self._grad_scratch[:layer.n_params]
                 k = layer.n_in * layer.n_out
                 gW, gb = g[:k].reshape(layer.n_in, layer.n_out), g[k:]
                 self._grad_scratch_zero = False     # until Adam has read (and zeroed) g
+                if own and layer.fuses_weight_step(x_in, delta, x_rows):
+                    # W's step in the weight-gradient GEMM's epilogue; the bias's below
+                    def step_W(a, b, start=self._offsets[i]):
+                        optimizer.step_slice_gemm(start, a, b, self.n_threads, scale)
             layer.backward(x_in, outs[i], delta, None if dx_t is not None else dx,
-                           self.n_threads, self._x_rows if i == 0 else None, gW, gb,
+                           self.n_threads, x_rows, gW, gb,
                            dx_t=dx_t, pre_activation=masked,
                            grad_W_zeroed=zeroed and gW is not None,
-                           delta_t=dt, delta_t_ready=delta_t is not None)
+                           delta_t=dt, delta_t_ready=delta_t is not None,
+                           weight_step=step_W)
             if optimizer is not None:
                 # Adam zeroes the scratch as it reads it: the next layer's weight
                 # gradient is accumulated into zeros (no zeroing pass in the GEMM)
-                optimizer.step_slice(self._offsets[i], g, self.n_threads, scale,
-                                     zero_grads=zeroed)
+                if step_W is None:
+                    optimizer.step_slice(self._offsets[i], g, self.n_threads, scale,
+                                         zero_grads=zeroed)
+                else:
+                    optimizer.step_slice(self._offsets[i] + k, gb, self.n_threads, scale,
+                                         zero_grads=zeroed)
                 self._grad_scratch_zero = zeroed
             masked = False
             delta_t = None

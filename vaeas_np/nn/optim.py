@@ -10,6 +10,7 @@ import numpy as np
 
 from .._threads import get_num_threads
 from ..errors import InvalidParameterError
+from .._ext import gemm as _gemm
 from .._ext import optim as _optim
 
 
@@ -61,6 +62,28 @@ class Adam:
         _optim.adam_step(self.params[start:stop], grads, self.m[start:stop],
                          self.v[start:stop], self.lr, self.beta1, self.beta2, self.eps,
                          self.step_count, get_num_threads(n_threads), scale, zero_grads)
+
+    def step_slice_gemm(self, start, a, b, n_threads=None, scale=1.0):
+        """This step's update of the (M, N) matrix ``params[start:start + M * N]`` with the
+        gradient ``scale * (a @ b)``, a (M, K), b (K, N), applied by the compiled GEMM as
+        each block of the product is summed: no gradient array is written or read again.
+
+        After :meth:`advance`.  The same bits as computing ``a @ b`` with
+        ``vaeas_np._ext.gemm.sgemm`` and passing it to :meth:`step_slice`.  float32 only,
+        where the compiled GEMM is built (:func:`vaeas_np._ext.gemm.available`); ``b``
+        C-contiguous, ``a`` any strides (``x.T`` for a weight gradient).
+        """
+        if self.step_count < 1:
+            raise RuntimeError("Adam.step_slice_gemm: call advance() first to begin the step")
+        M, N = a.shape[0], b.shape[1]
+        if start < 0 or start + M * N > self.params.shape[0]:
+            raise ValueError(f"Adam.step_slice_gemm: a ({M}, {N}) block at {start} does not "
+                             f"fit the {self.params.shape[0]} parameters")
+        stop = start + M * N
+        _gemm.sgemm_adam(a, b, self.params[start:stop].reshape(M, N),
+                         self.m[start:stop].reshape(M, N), self.v[start:stop].reshape(M, N),
+                         self.lr, self.beta1, self.beta2, self.eps, self.step_count,
+                         scale, get_num_threads(n_threads))
 
     def state(self):
         return {"m": self.m, "v": self.v, "step": self.step_count}
