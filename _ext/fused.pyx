@@ -147,9 +147,10 @@ def bernoulli_rows(const floating[:, ::1] x,       # IN  (n, D) in [0, 1]
     cdef bint grad = dlogits is not None
     if grad and (dlogits.shape[0] != R or dlogits.shape[1] != D):
         raise ValueError("bernoulli_rows: dlogits must have the shape of logits")
-    # the exp/log work per element is ~4x a bias_act's: threads pay off 4x earlier
-    # (a training batch, 128 x 784, stays on one thread; the IWAE's 4096 x 784 uses all)
-    cdef int nt = n_threads if R * D >= _SERIAL_BELOW // 4 else 1
+    # the exp/log work per element is ~4x a bias_act's, and in training the logits come
+    # straight from the decoder's two-thread GEMM (each thread's half in its own cache):
+    # the bound of the passes after a GEMM
+    cdef int nt = n_threads if R * D >= _AFTER_GEMM_SERIAL_BELOW else 1
     with nogil:
         for r in prange(R, num_threads=nt, schedule="static"):
             if floating is float:
