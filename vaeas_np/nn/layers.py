@@ -274,7 +274,10 @@ class MLP:
         (bench/RESULTS.md, seventh round).  Adam zeroes that scratch as it reads it,
         so the next layer's weight gradient is accumulated into zeros through numpy's
         OpenBLAS (:mod:`vaeas_np.nn._blas`), skipping the zeroing pass of a beta = 0
-        GEMM.
+        GEMM.  On the compiled GEMM (float32, AVX-512) a dense layer's W does not pass
+        through the scratch at all: its step is applied in the weight-gradient GEMM's
+        epilogue (:meth:`~vaeas_np.nn.optim.Adam.step_slice_gemm`, the same bits),
+        after the layer's input gradient has used the forward's W.
 
         Layers with many inputs, at training batch sizes (:func:`transposed_input_grad`),
         compute their input gradient as its transpose, dx^T = W delta^T, which OpenBLAS
