@@ -78,6 +78,7 @@ static inline void vaeas_adam_span(float *p, const float *g, float *m, float *v,
 }
 #else
 #define VAEAS_ADAM_AVX512 0
+/* never called: adam_span.pxi runs its own loop when VAEAS_ADAM_AVX512 is 0 */
 static inline void vaeas_adam_span(float *p, const float *g, float *m, float *v, ptrdiff_t n,
                                    const vaeas_adam_t *c)
 {

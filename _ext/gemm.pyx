@@ -6,6 +6,9 @@
 (``x.T`` of a C-contiguous ``x`` is read in place) and B, C are C-contiguous.  It
 packs neither operand and needs no zeroing pass; at the layers' shapes (batch 128)
 it beats numpy's OpenBLAS by 5-15 % and saves the separate bias/activation pass.
+``sgemm_adam(A, B, P, m, v, lr, beta1, beta2, eps, step, scale, n_threads)``: an Adam
+step on P with the gradient ``scale * (A @ B)``, applied block by block in the epilogue
+(the layers' weight gradients in training; ``Adam.step_slice_gemm``).
 Built only where the compiler targets AVX-512F (:func:`available`); elsewhere the
 layers keep ``np.matmul``.
 """
