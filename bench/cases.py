@@ -235,27 +235,48 @@ def posteriors():
     return mu, logvar
 
 
-def gemm_peak(threads, size=1024, repeats=7):
-    """Best float32 GFLOP/s of a size^3 NumPy matmul with ``threads`` BLAS threads."""
-    from threadpoolctl import threadpool_limits
+def _best_gflops(fn, size, repeats):
+    fn()
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best / 1e9, best
+
+
+def gemm_peak(impl, threads, size=1024, repeats=7):
+    """Best float32 GFLOP/s of a size^3 matmul with ``threads`` threads.
+
+    ``impl``: "ours" = NumPy's matmul with the BLAS as loaded (OpenBLAS picks its
+    kernels by CPU model, and can pick AVX2 ones on an AVX-512 CPU it does not know:
+    bench/run.py then also runs this case with ``OPENBLAS_CORETYPE`` set); "torch" =
+    ``torch.mm`` (MKL in PyTorch's CPU wheels).  The machine's peak is the fastest of them.
+    """
     rng = np.random.default_rng(0)
     A, Bm = (rng.standard_normal((size, size)).astype(np.float32) for _ in range(2))
+    if impl == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        tA, tB = torch.from_numpy(A), torch.from_numpy(Bm)
+        tC = torch.empty_like(tA)
+        g, best = _best_gflops(lambda: torch.mm(tA, tB, out=tC), size, repeats)
+        return [g], {"seconds": best, "blas": f"torch {torch.__version__}"}
+    from threadpoolctl import threadpool_info, threadpool_limits
     C = np.empty_like(A)
-    best = math.inf
     with threadpool_limits(threads, user_api="blas"):
-        np.matmul(A, Bm, out=C)
-        for _ in range(repeats):
-            t = time.perf_counter()
-            np.matmul(A, Bm, out=C)
-            best = min(best, time.perf_counter() - t)
-    return [2 * size ** 3 / best / 1e9], {"seconds": best}
+        g, best = _best_gflops(lambda: np.matmul(A, Bm, out=C), size, repeats)
+    blas = ", ".join(f"{i['internal_api']} ({i.get('architecture')})"
+                     for i in threadpool_info() if i.get("user_api") == "blas")
+    return [g], {"seconds": best, "blas": f"NumPy {blas}",
+                 "coretype": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 # ------------------------------------------------------------------ dispatch
 def run_case(case, impl, a):
     """(times, notes, work per value, FLOPs per value) of one case and implementation."""
     if case == "peak":
-        t, n = gemm_peak(a.threads)
+        t, n = gemm_peak(a.impl, a.threads)
         return t, n, 1, None
     if case in ("vae", "hierarchical", "full"):
         fn = ours_training if impl == "ours" else torch_training
