@@ -87,6 +87,11 @@ def extensions():
             raise SystemExit(f"vaeas_np: the C compiler rejects -march={arch} "
                              f"(VAEAS_NP_ARCH={arch!r}); use a target it knows, "
                              "'native', or 'portable'.")
+    # noise.pyx calls NumPy's random distributions from C: NumPy ships them as a static
+    # library (numpy/random/lib/libnpyrandom.a) for extensions like this one
+    npyrandom = dict(library_dirs=[os.path.join(os.path.dirname(numpy.__file__), "random",
+                                                "lib")],
+                     libraries=["npyrandom"] + ([] if sys.platform == "win32" else ["m"]))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("_ext", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
@@ -95,6 +100,7 @@ def extensions():
             include_dirs=[numpy.get_include(), "_ext"],
             extra_compile_args=opt + cflags,
             extra_link_args=lflags,
+            **(npyrandom if name == "noise" else {}),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             # the C headers: a change to one rebuilds the extensions (Cython tracks
             # only .pyx/.pxd/.pxi)

@@ -195,3 +195,34 @@ def test_noise_draws_from_several_caller_threads():
     assert not errors, errors
     for nt, e in expected.items():
         np.testing.assert_array_equal(got[nt], e)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(1, 9), st.integers(0, 50), st.integers(1, 7), st.integers(1, 4),
+       st.integers(0, 2 ** 32 - 1))
+def test_compiled_normal_fill_is_numpys_standard_normal(G, n, d, threads, seed):
+    """_ext.noise.normal_fill gives each generator's own standard_normal numbers (NumPy
+    reference) on any number of threads, and leaves every generator where NumPy would."""
+    from vaeas_np._ext import noise
+    seqs = np.random.SeedSequence(seed).spawn(G)
+    gens = [np.random.default_rng(s) for s in seqs]
+    refs = [np.random.default_rng(s) for s in seqs]
+    out = np.full((G, n, d), np.nan)
+    noise.normal_fill(gens, out, threads)
+    expected = np.stack([r.standard_normal((n, d)) for r in refs])
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal([g.standard_normal(3) for g in gens],
+                                  [r.standard_normal(3) for r in refs])
+
+
+def test_compiled_normal_fill_rejects_bad_arguments():
+    from vaeas_np._ext import noise
+    g = [np.random.default_rng(0), np.random.default_rng(1)]
+    with pytest.raises(ValueError, match="2 generators for 3 rows"):
+        noise.normal_fill(g, np.empty((3, 4, 2)), 1)
+    with pytest.raises(ValueError, match="appears twice"):
+        noise.normal_fill([g[0], g[0]], np.empty((2, 4, 2)), 2)
+    with pytest.raises(ValueError, match="n_threads"):
+        noise.normal_fill(g, np.empty((2, 4, 2)), 0)
+    with pytest.raises(ValueError):                  # float32: a float64 buffer is needed
+        noise.normal_fill(g, np.empty((2, 4, 2), np.float32), 1)

@@ -6,11 +6,9 @@ that generator's successive ``standard_normal((chunk, d))`` draws.  So sample j
 of example i is the same whatever the example batches and sample chunks are:
 chunked and unchunked evaluations see the very same z.
 """
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from .._ext import noise as _noise
 
 
 def root_entropy(rng):
@@ -30,9 +28,10 @@ def example_streams(entropy, start, stop):
 def draw_noise(streams, n_samples, d, n_threads=1):
     """Next ``n_samples`` standard normal vectors of each stream: float64 (len(streams), n_samples, d).
 
-    With ``n_threads > 1`` the streams are drawn on that many threads (NumPy's
-    generators release the GIL while they fill an array); every stream still
-    gives the same numbers, so the result does not depend on ``n_threads``.
+    With ``n_threads > 1`` the streams are drawn on that many of the compiled core's
+    OpenMP threads (``_ext/noise.pyx``, NumPy's own C sampler on each stream's bit
+    generator); every stream still gives the same numbers, so the result does not
+    depend on ``n_threads``.
     """
     eps = np.empty((len(streams), n_samples, d))
     nt = min(int(n_threads), len(streams))
@@ -40,32 +39,12 @@ def draw_noise(streams, n_samples, d, n_threads=1):
         for row, g in zip(eps, streams):
             g.standard_normal(out=row)
         return eps
-
-    def fill(t):
-        for i in range(t, len(streams), nt):
-            streams[i].standard_normal(out=eps[i])
-
-    list(_executor(nt).map(fill, range(nt)))
+    _noise.normal_fill(streams, eps, nt)
     return eps
 
 
-#: below this many values one thread draws them all (a thread hand-off costs ~20 us)
+#: below this many values one thread draws them all (a parallel region costs a few us)
 _PARALLEL_FROM = 32768
-_POOL = {"pid": None, "size": 0, "executor": None}
-_POOL_LOCK = threading.Lock()
-
-
-def _executor(n):
-    """A process-wide pool of at least ``n`` threads (made again after a fork).
-
-    A smaller pool is replaced, not shut down: another thread may still be using it
-    (its idle workers exit once it is garbage)."""
-    with _POOL_LOCK:
-        pool = _POOL
-        if pool["pid"] != os.getpid() or pool["size"] < n:
-            pool.update(pid=os.getpid(), size=n,
-                        executor=ThreadPoolExecutor(n, thread_name_prefix="vaeas_np-noise"))
-        return pool["executor"]
 
 
 def reparameterise(mu, logvar, eps, overwrite_eps=False):
