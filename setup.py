@@ -98,7 +98,9 @@ def extensions():
         exts.append(Extension(
             f"vaeas_np._ext.{name}", [pyx],
             include_dirs=[numpy.get_include(), "_ext"],
-            extra_compile_args=opt + cflags,
+            # noise.pyx must round as NumPy does (no fused multiply-add)
+            extra_compile_args=opt + cflags + (["-ffp-contract=off"] if name == "noise"
+                                               and sys.platform != "win32" else []),
             extra_link_args=lflags,
             **(npyrandom if name == "noise" else {}),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

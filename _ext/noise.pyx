@@ -21,10 +21,28 @@ thread).
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
 from libc.stdint cimport intptr_t
+from libc.stdlib cimport free, malloc
 from numpy.random cimport bitgen_t
 from numpy.random.c_distributions cimport random_standard_normal_fill
 
 import numpy as np
+
+
+cdef object _bit_generator_pointers(generators, Py_ssize_t G, int n_threads, str name):
+    """The generators' bitgen_t pointers as an intp array (checked: one per row, distinct)."""
+    if len(generators) != G:
+        raise ValueError(f"{name}: {len(generators)} generators for {G} rows of out")
+    if n_threads < 1:
+        raise ValueError(f"{name}: n_threads must be >= 1, got {n_threads}")
+    if len(set(map(id, generators))) != G:
+        raise ValueError(f"{name}: a generator appears twice (each row needs its own)")
+    states = np.empty(G, dtype=np.intp)
+    cdef intptr_t[::1] st = states
+    cdef Py_ssize_t i
+    for i in range(G):
+        st[i] = <intptr_t>PyCapsule_GetPointer(generators[i].bit_generator.capsule,
+                                               "BitGenerator")
+    return states
 
 
 def normal_fill(generators, double[:, :, ::1] out, int n_threads=1):
@@ -34,20 +52,47 @@ def normal_fill(generators, double[:, :, ::1] out, int n_threads=1):
     thread); ``out``: C-contiguous float64 (len(generators), n, d).
     """
     cdef Py_ssize_t G = out.shape[0], per = out.shape[1] * out.shape[2], i
-    if len(generators) != G:
-        raise ValueError(f"normal_fill: {len(generators)} generators for {G} rows of out")
-    if n_threads < 1:
-        raise ValueError(f"normal_fill: n_threads must be >= 1, got {n_threads}")
-    if len(set(map(id, generators))) != G:
-        raise ValueError("normal_fill: a generator appears twice (each row needs its own)")
+    states = _bit_generator_pointers(generators, G, n_threads, "normal_fill")
     if G == 0 or per == 0:
         return
-    states = np.empty(G, dtype=np.intp)
     cdef intptr_t[::1] st = states
-    bit_generators = [g.bit_generator for g in generators]   # keeps the capsules alive
-    for i in range(G):
-        st[i] = <intptr_t>PyCapsule_GetPointer(bit_generators[i].capsule, "BitGenerator")
     cdef double* o = &out[0, 0, 0]
     with nogil:
         for i in prange(G, num_threads=n_threads, schedule="static"):
             random_standard_normal_fill(<bitgen_t*>st[i], per, o + i * per)
+
+
+def posterior_samples(generators, const double[:, ::1] mu, const double[:, ::1] sd,
+                      float[:, :, ::1] out, int n_threads=1):
+    """out[i, s] = float32(mu[i] + sd[i] * eps[i, s]) with eps[i] (n, d) the next standard
+    normals of generators[i] (float64, as ``normal_fill``); out (len(generators), n, d).
+
+    ``sd = exp(logvar / 2)``, computed by the caller (NumPy's exp) so that the samples are
+    those of ``reparameterise(mu, logvar, eps)``.
+    """
+    cdef Py_ssize_t G = out.shape[0], n = out.shape[1], d = out.shape[2], i, s, j
+    if mu.shape[0] != G or sd.shape[0] != G or mu.shape[1] != d or sd.shape[1] != d:
+        raise ValueError(f"posterior_samples: mu and sd must be ({G}, {d}) like out's "
+                         f"first and last axes, got ({mu.shape[0]}, {mu.shape[1]}) and "
+                         f"({sd.shape[0]}, {sd.shape[1]})")
+    states = _bit_generator_pointers(generators, G, n_threads, "posterior_samples")
+    if G == 0 or n == 0 or d == 0:
+        return
+    cdef intptr_t[::1] st = states
+    cdef double* row
+    cdef double t
+    cdef int failed = 0
+    with nogil:
+        for i in prange(G, num_threads=n_threads, schedule="static"):
+            row = <double*>malloc(d * sizeof(double))
+            if row == NULL:
+                failed += 1
+                continue
+            for s in range(n):
+                random_standard_normal_fill(<bitgen_t*>st[i], d, row)
+                for j in range(d):
+                    t = sd[i, j] * row[j]
+                    out[i, s, j] = <float>(mu[i, j] + t)
+            free(row)
+    if failed:
+        raise MemoryError("posterior_samples: no memory for a row of noise")

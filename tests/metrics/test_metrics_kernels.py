@@ -226,3 +226,35 @@ def test_compiled_normal_fill_rejects_bad_arguments():
         noise.normal_fill(g, np.empty((2, 4, 2)), 0)
     with pytest.raises(ValueError):                  # float32: a float64 buffer is needed
         noise.normal_fill(g, np.empty((2, 4, 2), np.float32), 1)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(1, 9), st.integers(0, 40), st.integers(1, 7), st.integers(1, 4),
+       st.integers(0, 2 ** 32 - 1), st.floats(0.01, 30.0))
+def test_compiled_posterior_samples_are_reparameterise(G, n, d, threads, seed, scale):
+    """_ext.noise.posterior_samples (through _sampling.posterior_samples) gives the bits of
+    the NumPy reference reparameterise(mu, logvar, draw_noise(...)), on any thread count,
+    and leaves the streams where draw_noise leaves them."""
+    from vaeas_np.metrics._sampling import (draw_noise, example_streams, posterior_samples,
+                                            reparameterise, root_entropy)
+    r = np.random.default_rng(seed)
+    mu = r.normal(0, scale, (G, d))
+    logvar = r.normal(0, scale / 3, (G, d))
+    ent = root_entropy(seed)
+    streams, refs = example_streams(ent, 0, G), example_streams(ent, 0, G)
+    got = posterior_samples(streams, mu, logvar, n, threads)
+    expected = reparameterise(mu, logvar, draw_noise(refs, n, d, 1))
+    assert got.dtype == np.float32 and got.shape == (G, n, d)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(draw_noise(streams, 2, d, 1), draw_noise(refs, 2, d, 1))
+
+
+def test_compiled_posterior_samples_rejects_bad_shapes():
+    from vaeas_np._ext import noise
+    g = [np.random.default_rng(0), np.random.default_rng(1)]
+    with pytest.raises(ValueError, match="mu and sd must be"):
+        noise.posterior_samples(g, np.zeros((2, 3)), np.ones((2, 4)),
+                                np.empty((2, 5, 3), np.float32), 1)
+    with pytest.raises(ValueError, match="2 generators for 3 rows"):
+        noise.posterior_samples(g, np.zeros((3, 3)), np.ones((3, 3)),
+                                np.empty((3, 5, 3), np.float32), 1)

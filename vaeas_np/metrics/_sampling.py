@@ -47,6 +47,24 @@ def draw_noise(streams, n_samples, d, n_threads=1):
 _PARALLEL_FROM = 32768
 
 
+def posterior_samples(streams, mu, logvar, n_samples, n_threads=1, sd=None):
+    """Next ``n_samples`` reparameterised samples of each example's posterior, float32
+    (len(streams), n_samples, d): ``reparameterise(mu, logvar, draw_noise(streams, ...))``
+    bit for bit, drawn and transformed in one compiled pass on ``n_threads`` threads
+    (without the float64 noise array).  ``sd``: ``exp(logvar / 2)`` if already computed.
+    """
+    mu = np.ascontiguousarray(mu, dtype=np.float64)
+    if sd is None:
+        sd = np.exp(0.5 * np.asarray(logvar, dtype=np.float64))
+    z = np.empty((len(streams), n_samples, mu.shape[1]), np.float32)
+    nt = min(int(n_threads), len(streams))
+    if nt > 1 and z.size < _PARALLEL_FROM:
+        nt = 1
+    _noise.posterior_samples(streams, mu, np.ascontiguousarray(sd, dtype=np.float64), z,
+                             max(nt, 1))
+    return z
+
+
 def reparameterise(mu, logvar, eps, overwrite_eps=False):
     """``z = mu + exp(logvar / 2) * eps`` rounded to float32 (what the decoder sees).
 

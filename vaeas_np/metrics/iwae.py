@@ -24,7 +24,8 @@ from ._bernoulli import bernoulli_loglik
 from .._validation import check_positive_int
 from ._checks import check_data
 from ._gaussian import kl_to_std_normal
-from ._sampling import draw_noise, example_streams, reparameterise, root_entropy
+from ._sampling import (draw_noise, example_streams, posterior_samples, reparameterise,
+                        root_entropy)
 from ._ext import mixture
 from .logmeanexp import LogMeanExp
 
@@ -34,12 +35,10 @@ def _encode(model, Xb):
     return np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
 
 
-def _log_weights(model, xb, mu, logvar, ivar, eps, n_threads=1):
-    """w (n, s) = log p(x|z) + log p(z) - log q(z|x) at z = float32(mu + sigma eps).
-
-    ``ivar = exp(-logvar)``; ``eps`` is overwritten."""
-    n, s, d = eps.shape
-    z32 = reparameterise(mu, logvar, eps, overwrite_eps=True)
+def _log_weights(model, xb, mu, logvar, ivar, z32, n_threads=1):
+    """w (n, s) = log p(x|z) + log p(z) - log q(z|x) at the float32 samples z32 (n, s, d)
+    (z = float32(mu + sigma eps)); ``ivar = exp(-logvar)``."""
+    n, s, d = z32.shape
     logits = model.decode_logits(z32.reshape(n * s, d))
     w = bernoulli_loglik(xb[:, None, :], logits.reshape(n, s, -1), n_threads)
     ratio = np.empty((n, s))
@@ -71,11 +70,11 @@ def iwae_nll(model, X, k=5000, *, rng=None, batch_examples=32, chunk_samples=Non
             xb = X[b0:b0 + be].astype(np.float32, copy=False)
             mu, logvar = _encode(model, xb)
             streams = example_streams(entropy, b0, b0 + xb.shape[0])
-            ivar = np.exp(-logvar)
+            ivar, sd = np.exp(-logvar), np.exp(0.5 * logvar)
             acc = LogMeanExp(xb.shape[0], nt)
             for s0 in range(0, k, cs):
-                eps = draw_noise(streams, min(cs, k - s0), mu.shape[1], nt)
-                acc.add(_log_weights(model, xb, mu, logvar, ivar, eps, nt))
+                z32 = posterior_samples(streams, mu, logvar, min(cs, k - s0), nt, sd=sd)
+                acc.add(_log_weights(model, xb, mu, logvar, ivar, z32, nt))
             out[b0:b0 + xb.shape[0]] = -acc.result()
     return out if return_per_example else float(out.mean())
 
