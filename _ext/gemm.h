@@ -134,15 +134,23 @@ static void NAME(ptrdiff_t rows, ptrdiff_t K, const float *A, ptrdiff_t ars, ptr
 }
 
 VAEAS_GEMM_STRIP(vaeas_gemm_strip64, 6, 4, 0)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip48, 8, 3, 0)
 VAEAS_GEMM_STRIP(vaeas_gemm_strip32, 8, 2, 0)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip16, 8, 1, 0)
 VAEAS_GEMM_STRIP(vaeas_gemm_strip64_adam, 6, 4, 1)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip48_adam, 8, 3, 1)
 VAEAS_GEMM_STRIP(vaeas_gemm_strip32_adam, 8, 2, 1)
+VAEAS_GEMM_STRIP(vaeas_gemm_strip16_adam, 8, 1, 1)
 
 /* rows of one thread's panel: at most this many at a time, so that their part of A
  * stays in the core's L2 while the strips of B pass over it */
 #define VAEAS_GEMM_PANEL_ROWS 96
 
-/* rows [r0, r1) of strip s */
+/* rows [r0, r1) of strip s.  The last strip of a width that is not a multiple of the
+ * strip's runs on the narrowest kernel that covers its w columns (16, 32 or 48): the
+ * 16 columns left of 784 took a whole 64-column strip's multiply-adds, 1/13 of the
+ * decoder's output layer.  Every kernel sums each element over k in the same order, so
+ * the bits do not depend on which one ran. */
 static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
                                    ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
                                    ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
@@ -153,18 +161,31 @@ static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_
     int w = (int)(N - n0 < NR ? N - n0 : NR);
     const float *bs = bias ? bias + n0 : NULL;
     const float *a = A + r0 * ars, *b = B + n0;
+    const int vecs = (w + 15) / 16;         /* 16-column vectors this strip needs */
     if (adam) {
-        if (wide)
+        if (vecs == 4)
             vaeas_gemm_strip64_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
                                     adam, am + o, av + o);
-        else
+        else if (vecs == 3)
+            vaeas_gemm_strip48_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
+                                    adam, am + o, av + o);
+        else if (vecs == 2)
             vaeas_gemm_strip32_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
                                     adam, am + o, av + o);
-    } else if (wide)
+        else
+            vaeas_gemm_strip16_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
+                                    adam, am + o, av + o);
+    } else if (vecs == 4)
         vaeas_gemm_strip64(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
                            NULL, C, C);
-    else
+    else if (vecs == 3)
+        vaeas_gemm_strip48(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
+                           NULL, C, C);
+    else if (vecs == 2)
         vaeas_gemm_strip32(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
+                           NULL, C, C);
+    else
+        vaeas_gemm_strip16(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
                            NULL, C, C);
 }
 

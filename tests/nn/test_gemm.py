@@ -68,6 +68,27 @@ def test_sgemm_threads_give_the_same_bits(shape):
     check_close(outs[0], reference(A, B, None, b, True, False), A, B)
 
 
+@pytest.mark.parametrize("N", [784, 300, 290, 273, 100, 80])
+def test_sgemm_tail_kernels_give_the_same_bits(N):
+    """The last strip's narrow kernel (16, 32 or 48 columns) sums each element as the wide
+    one does: the tail columns of a wide product equal the same columns computed on their
+    own (then by other kernels), and the full-width columns equal a product that has no
+    tail."""
+    rng = np.random.default_rng(N)
+    M, K = 45, 130
+    A = rng.standard_normal((M, K), dtype=np.float32)
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    b = rng.standard_normal(N, dtype=np.float32)
+    C = np.empty((M, N), np.float32)
+    gemm.sgemm(A, B, C, b, True, False, 2)
+    strip = 64 if N >= 256 else 32
+    n0 = N // strip * strip
+    for lo, hi in ((n0, N), (0, n0), (n0 - 16, N)):
+        part = np.empty((M, hi - lo), np.float32)
+        gemm.sgemm(A, np.ascontiguousarray(B[:, lo:hi]), part, b[lo:hi].copy(), True, False, 2)
+        np.testing.assert_array_equal(part, C[:, lo:hi])
+
+
 def test_sgemm_checks_its_arguments():
     A, B = np.ones((4, 3), np.float32), np.ones((3, 5), np.float32)
     with pytest.raises(ValueError, match="shapes do not match"):
