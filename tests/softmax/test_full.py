@@ -120,3 +120,22 @@ def test_float32_kernel_propagates_nan_to_the_row():
     logp, zinv = np.empty(3, np.float32), np.empty(3, np.float32)
     softmax_full.forward(logits, np.zeros(50, np.float32), labels, logp, zinv, 1)
     assert np.isnan(logp[1]) and np.isfinite(logp[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_float32_layer_matches_float64(monkeypatch, own):
+    """The float32 layer (its forward and weight gradient on the compiled GEMM, or on
+    np.matmul with the GEMM switched off) against the same layer in float64."""
+    import vaeas_np.nn.layers as layers
+    monkeypatch.setattr(layers, "OWN_GEMM", own and layers.OWN_GEMM)
+    V, h, B = 1000, 37, 21
+    F32, H32, labels, rng = make(V, h, dtype=np.float32, B=B, n_threads=2, seed=4)
+    F64 = FullSoftmax(h, V, dtype=np.float64, n_threads=2)
+    F64.W[...], F64.b[...] = F32.W, F32.b
+    c = rng.normal(size=B)
+    lp32, lp64 = F32.forward(H32, labels).copy(), F64.forward(H32.astype(np.float64), labels)
+    np.testing.assert_allclose(lp32, lp64, rtol=1e-5, atol=1e-4)
+    dH32, dH64 = F32.backward(c.astype(np.float32)).copy(), F64.backward(c)
+    np.testing.assert_allclose(dH32, dH64, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(F32.grad_W, F64.grad_W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(F32.grad_b, F64.grad_b, rtol=1e-4, atol=1e-5)

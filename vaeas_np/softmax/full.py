@@ -1,12 +1,17 @@
 """Full softmax output layer: s(e | h) = softmax(h W + b)_e, with dense Adam.
 
 Same interface as :class:`~vaeas_np.softmax.hierarchical.HierarchicalSoftmax`.
-The GEMMs run in NumPy/BLAS into preallocated outputs; the row-wise
+The GEMMs write into preallocated outputs; in float32 the forward (h W) and the
+weight gradient (h^T dlogits) run on the compiled GEMM (``_ext/gemm.h``, as the
+layers do; ``VAEAS_NP_OWN_GEMM=0`` keeps ``np.matmul``) and the input gradient
+(dlogits W^T, whose W^T is not contiguous) on NumPy's BLAS.  The row-wise
 log-sum-exp and the in-place softmax gradient are compiled
 (``_ext/softmax_full.pyx``).  Cost per example O(h V).
 """
 import numpy as np
 
+from .._ext import gemm as _gemm
+from ..nn.layers import own_gemm
 from ._common import OutputLayerBase, _hs_ext, _sm_ext
 
 
@@ -49,7 +54,10 @@ class FullSoftmax(OutputLayerBase):
         B = H.shape[0]
         self._ensure_capacity(B)
         logits, logp = self._logits[:B], self._logp_buf[:B]
-        np.matmul(H, self.W, out=logits)
+        if own_gemm(self.W, logits):
+            _gemm.sgemm(H, self.W, logits, n_threads=self.threads)
+        else:
+            np.matmul(H, self.W, out=logits)
         _sm_ext.forward(logits, self.b, labels, logp, self._zinv[:B], self.threads)
         self._H, self._labels, self._B = H, labels, B
         self._fresh = True
@@ -68,7 +76,10 @@ class FullSoftmax(OutputLayerBase):
         dlogits = self._logits[:B]
         _sm_ext.backward(dlogits, self._zinv[:B], self._labels, d, self.threads)
         self._fresh = False
-        np.matmul(self._H.T, dlogits, out=self.grad_W)
+        if own_gemm(dlogits, self.grad_W):
+            _gemm.sgemm(self._H.T, dlogits, self.grad_W, n_threads=self.threads)
+        else:
+            np.matmul(self._H.T, dlogits, out=self.grad_W)
         np.sum(dlogits, axis=0, out=self.grad_b)
         self._have_grad = True
         if not need_dH:
