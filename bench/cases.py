@@ -181,20 +181,45 @@ def torch_training(kind, a):
 
 
 def torch_iwae(a):
+    """PyTorch's IWAE in inference mode; with ``--onednn auto`` (the default) its decoder
+    is also timed on oneDNN (tr.OneDNNDecoder) and the faster of the two is kept."""
     import torch
     tr, dev, name = torch_setup(a)
     torch.manual_seed(0)
     model = tr.build_model("vae", dev).eval()
     X = torch.from_numpy(iwae_data(a.images)).to(dev)
-    tr.iwae_nll(model, X[:1], k=256)                     # warm-up
-    times, nll = [], None
-    for _ in range(a.repeats):
-        tr.sync(dev)
-        t = time.perf_counter()
-        nll = tr.iwae_nll(model, X, a.k)
-        tr.sync(dev)
-        times.append(time.perf_counter() - t)
-    return times, device_notes(tr, dev, name, nll=nll)
+
+    def run():
+        tr.iwae_nll(model, X[:1], k=256)                 # warm-up
+        times, nll = [], None
+        for _ in range(a.repeats):
+            tr.sync(dev)
+            t = time.perf_counter()
+            nll = tr.iwae_nll(model, X, a.k)
+            tr.sync(dev)
+            times.append(time.perf_counter() - t)
+        return times, nll
+
+    with torch.inference_mode():
+        times, nll = run() if a.onednn != "on" else (None, None)
+        notes = {"onednn": a.onednn}
+        if a.onednn != "off" and dev.type == "cpu":
+            dense = model.decoder
+            try:
+                model.decoder = tr.OneDNNDecoder(dense)
+                t1, nll1 = run()
+            except Exception as exc:                     # a build without oneDNN
+                notes["onednn_error"] = f"{type(exc).__name__}: {exc}"
+                model.decoder, t1 = dense, None
+            if t1 is not None:
+                notes["eager_median_s"] = None if times is None else float(np.median(times))
+                keep = times is None or np.median(t1) < np.median(times)
+                notes["onednn_kept"] = bool(keep)
+                if keep:
+                    times, nll = t1, nll1
+        if times is None:
+            times, nll = run()
+    return times, device_notes(tr, dev, name, nll=nll, **notes)
 
 
 def torch_mi(a):
@@ -311,6 +336,8 @@ def parse(argv=None):
     p.add_argument("--compile", choices=["off", "on", "auto"], default="off")
     p.add_argument("--adam", choices=["fused", "foreach", "plain"], default="fused")
     p.add_argument("--sparse", choices=["on", "off"], default="on")
+    p.add_argument("--onednn", choices=["off", "on", "auto"], default="auto",
+                   help="PyTorch's IWAE decoder on oneDNN (auto: time both, keep the faster)")
     p.add_argument("--torch-device", choices=["cpu", "cuda"], default="cpu",
                    help="where the PyTorch reference runs (ours always runs on the CPU)")
     return p.parse_args(argv)

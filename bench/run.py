@@ -367,6 +367,12 @@ def render(a, comp, opts, results, peaks, elapsed):
               and n.get("compiled") is False]
     if failed:
         lines.append("- torch.compile failed (eager used) for: " + ", ".join(failed))
+    if "onednn_kept" in notes.get("iwae", {}):
+        n = notes["iwae"]
+        lines.append(f"- PyTorch's IWAE decoder on oneDNN (torch.utils.mkldnn; MKL runs AVX2 "
+                     f"only on AMD CPUs): kept={n['onednn_kept']}" + (
+                         f" (MKL median {n['eager_median_s']:.3g} s)"
+                         if n.get("eager_median_s") else ""))
     if any("compile_kept" in n for n in notes.values()):
         lines.append("- torch.compile kept for: " + ", ".join(
             f"{k}={n['compile_kept']} (eager median {n['eager_median_s'] * 1e3:.1f} ms/step)"
