@@ -49,7 +49,8 @@ def normal_fill(generators, double[:, :, ::1] out, int n_threads=1):
     """out[i] (n, d) = generators[i].standard_normal((n, d)), float64, i < len(generators).
 
     ``generators``: numpy.random.Generator objects (distinct: each is drawn from by one
-    thread); ``out``: C-contiguous float64 (len(generators), n, d).
+    thread; their locks are not taken, so no other thread may use them meanwhile);
+    ``out``: C-contiguous float64 (len(generators), n, d).
     """
     cdef Py_ssize_t G = out.shape[0], per = out.shape[1] * out.shape[2], i
     states = _bit_generator_pointers(generators, G, n_threads, "normal_fill")
