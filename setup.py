@@ -89,12 +89,19 @@ def extensions():
                              "'native', or 'portable'.")
     # noise.pyx calls NumPy's random distributions from C: NumPy ships them as a static
     # library (numpy/random/lib/libnpyrandom.a) for extensions like this one
-    npyrandom = dict(library_dirs=[os.path.join(os.path.dirname(numpy.__file__), "random",
-                                                "lib")],
+    npyrandom_dir = os.path.join(os.path.dirname(numpy.__file__), "random", "lib")
+    npyrandom = dict(library_dirs=[npyrandom_dir],
                      libraries=["npyrandom"] + ([] if sys.platform == "win32" else ["m"]))
+    have_npyrandom = any(os.path.exists(os.path.join(npyrandom_dir, f))
+                         for f in ("libnpyrandom.a", "npyrandom.lib"))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("_ext", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
+        if name == "noise" and not have_npyrandom:
+            print("vaeas_np: NumPy's libnpyrandom is missing (a NumPy built without it); the "
+                  "IWAE draws its noise in Python instead of the compiled core.",
+                  file=sys.stderr)
+            continue
         exts.append(Extension(
             f"vaeas_np._ext.{name}", [pyx],
             include_dirs=[numpy.get_include(), "_ext"],

@@ -258,3 +258,19 @@ def test_compiled_posterior_samples_rejects_bad_shapes():
     with pytest.raises(ValueError, match="2 generators for 3 rows"):
         noise.posterior_samples(g, np.zeros((3, 3)), np.ones((3, 3)),
                                 np.empty((3, 5, 3), np.float32), 1)
+
+
+def test_sampling_without_the_compiled_noise_gives_the_same_samples(monkeypatch):
+    """A build without NumPy's libnpyrandom has no _ext.noise: the Python fallback draws
+    the very same noise and samples."""
+    from vaeas_np.metrics import _sampling as S
+    ent = S.root_entropy(3)
+    mu = np.linspace(-1, 1, 6 * 5).reshape(6, 5)
+    lv = np.linspace(-2, 1, 6 * 5).reshape(6, 5)
+    compiled_eps = S.draw_noise(S.example_streams(ent, 0, 6), 2000, 5, 2)
+    compiled_z = S.posterior_samples(S.example_streams(ent, 0, 6), mu, lv, 2000, 2)
+    monkeypatch.setattr(S, "_noise", None)
+    np.testing.assert_array_equal(S.draw_noise(S.example_streams(ent, 0, 6), 2000, 5, 2),
+                                  compiled_eps)
+    np.testing.assert_array_equal(S.posterior_samples(S.example_streams(ent, 0, 6), mu, lv,
+                                                      2000, 2), compiled_z)

@@ -8,7 +8,10 @@ chunked and unchunked evaluations see the very same z.
 """
 import numpy as np
 
-from .._ext import noise as _noise
+try:
+    from .._ext import noise as _noise
+except ImportError:         # built against a NumPy without libnpyrandom (setup.py)
+    _noise = None
 
 
 def root_entropy(rng):
@@ -39,6 +42,10 @@ def draw_noise(streams, n_samples, d, n_threads=1):
         for row, g in zip(eps, streams):
             g.standard_normal(out=row)
         return eps
+    if _noise is None:
+        for row, g in zip(eps, streams):
+            g.standard_normal(out=row)
+        return eps
     _noise.normal_fill(streams, eps, nt)
     return eps
 
@@ -60,6 +67,9 @@ def posterior_samples(streams, mu, logvar, n_samples, n_threads=1, sd=None):
     nt = min(int(n_threads), len(streams))
     if nt > 1 and z.size < _PARALLEL_FROM:
         nt = 1
+    if _noise is None:
+        return reparameterise(mu, logvar, draw_noise(streams, n_samples, mu.shape[1]),
+                              overwrite_eps=True)
     _noise.posterior_samples(streams, mu, np.ascontiguousarray(sd, dtype=np.float64), z,
                              max(nt, 1))
     return z
