@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from vaeas_np._ext import gemm
 from vaeas_np.nn import MLP, layers
@@ -115,10 +115,13 @@ def mlp_pair(sizes, act, sparse=False):
 
 
 @settings(deadline=None, max_examples=60)
-@given(M=st.integers(1, 40), K=st.integers(0, 60), N=st.sampled_from([1, 15, 16, 17, 33, 64,
+@given(M=st.integers(1, 140), K=st.integers(0, 60), N=st.sampled_from([1, 15, 16, 17, 33, 64,
        65, 255, 256, 257, 300]), transposed_a=st.booleans(), n_threads=st.integers(1, 3),
        step=st.integers(1, 4), scale=st.sampled_from([1.0, -1.0 / 128]),
        seed=st.integers(0, 2**32 - 1))
+@example(M=130, K=128, N=300, transposed_a=True, n_threads=2, step=3, scale=-1.0 / 128,
+         seed=1)                              # rows split between the threads (M >= 64)
+@example(M=63, K=20, N=257, transposed_a=False, n_threads=3, step=1, scale=1.0, seed=2)
 def test_sgemm_adam_equals_sgemm_then_adam_step(M, K, N, transposed_a, n_threads, step, scale,
                                                 seed):
     """Adam applied in the GEMM's epilogue: the same bits as writing the gradient with
