@@ -153,6 +153,16 @@ VAEAS_GEMM_STRIP(vaeas_gemm_strip16_adam, 8, 1, 1)
  * 16 columns left of 784 took a whole 64-column strip's multiply-adds, 1/13 of the
  * decoder's output layer.  Every kernel sums each element over k in the same order, so
  * the bits do not depend on which one ran. */
+typedef void (*vaeas_gemm_strip_fn)(ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t, ptrdiff_t,
+                                    const float *, ptrdiff_t, float *, ptrdiff_t,
+                                    const float *, int, int, int, const vaeas_adam_t *,
+                                    float *, float *);
+/* the strip kernels by the number of 16-column vectors they cover, without / with Adam */
+static const vaeas_gemm_strip_fn vaeas_gemm_strips[2][4] = {
+    {vaeas_gemm_strip16, vaeas_gemm_strip32, vaeas_gemm_strip48, vaeas_gemm_strip64},
+    {vaeas_gemm_strip16_adam, vaeas_gemm_strip32_adam, vaeas_gemm_strip48_adam,
+     vaeas_gemm_strip64_adam}};
+
 static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
                                    ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
                                    ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
@@ -161,34 +171,14 @@ static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_
 {
     const ptrdiff_t NR = wide ? 64 : 32, n0 = s * NR, o = r0 * ldc + n0;
     int w = (int)(N - n0 < NR ? N - n0 : NR);
-    const float *bs = bias ? bias + n0 : NULL;
     const float *a = A + r0 * ars, *b = B + n0;
     const int vecs = (w + 15) / 16;         /* 16-column vectors this strip needs */
-    if (adam) {
-        if (vecs == 4)
-            vaeas_gemm_strip64_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
-                                    adam, am + o, av + o);
-        else if (vecs == 3)
-            vaeas_gemm_strip48_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
-                                    adam, am + o, av + o);
-        else if (vecs == 2)
-            vaeas_gemm_strip32_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
-                                    adam, am + o, av + o);
-        else
-            vaeas_gemm_strip16_adam(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0, w,
-                                    adam, am + o, av + o);
-    } else if (vecs == 4)
-        vaeas_gemm_strip64(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
-                           NULL, C, C);
-    else if (vecs == 3)
-        vaeas_gemm_strip48(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
-                           NULL, C, C);
-    else if (vecs == 2)
-        vaeas_gemm_strip32(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
-                           NULL, C, C);
+    if (adam)
+        vaeas_gemm_strips[1][vecs - 1](r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0,
+                                       w, adam, am + o, av + o);
     else
-        vaeas_gemm_strip16(r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, bs, relu, acc, w,
-                           NULL, C, C);
+        vaeas_gemm_strips[0][vecs - 1](r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc,
+                                       bias ? bias + n0 : NULL, relu, acc, w, NULL, C, C);
 }
 
 /* The part of C owned by thread t of T.  C is cut into blocks of MR rows x one strip;

@@ -38,11 +38,7 @@ def draw_noise(streams, n_samples, d, n_threads=1):
     """
     eps = np.empty((len(streams), n_samples, d))
     nt = min(int(n_threads), len(streams))
-    if nt <= 1 or eps.size < _PARALLEL_FROM:
-        for row, g in zip(eps, streams):
-            g.standard_normal(out=row)
-        return eps
-    if _noise is None:
+    if nt <= 1 or eps.size < _PARALLEL_FROM or _noise is None:
         for row, g in zip(eps, streams):
             g.standard_normal(out=row)
         return eps
@@ -61,17 +57,14 @@ def posterior_samples(streams, mu, logvar, n_samples, n_threads=1, sd=None):
     (without the float64 noise array).  ``sd``: ``exp(logvar / 2)`` if already computed.
     """
     mu = np.ascontiguousarray(mu, dtype=np.float64)
-    if sd is None:
-        sd = np.exp(0.5 * np.asarray(logvar, dtype=np.float64))
-    z = np.empty((len(streams), n_samples, mu.shape[1]), np.float32)
-    nt = min(int(n_threads), len(streams))
-    if nt > 1 and z.size < _PARALLEL_FROM:
-        nt = 1
     if _noise is None:
         return reparameterise(mu, logvar, draw_noise(streams, n_samples, mu.shape[1]),
                               overwrite_eps=True)
-    _noise.posterior_samples(streams, mu, np.ascontiguousarray(sd, dtype=np.float64), z,
-                             max(nt, 1))
+    if sd is None:
+        sd = np.exp(0.5 * np.asarray(logvar, dtype=np.float64))
+    z = np.empty((len(streams), n_samples, mu.shape[1]), np.float32)
+    nt = max(1, min(int(n_threads), len(streams))) if z.size >= _PARALLEL_FROM else 1
+    _noise.posterior_samples(streams, mu, np.ascontiguousarray(sd, dtype=np.float64), z, nt)
     return z
 
 
