@@ -144,9 +144,10 @@ VAEAS_GEMM_STRIP(vaeas_gemm_strip48_adam, 8, 3, 1)
 VAEAS_GEMM_STRIP(vaeas_gemm_strip32_adam, 8, 2, 1)
 VAEAS_GEMM_STRIP(vaeas_gemm_strip16_adam, 8, 1, 1)
 
-/* rows of one thread's panel: at most this many at a time, so that their part of A
- * stays in the core's L2 while the strips of B pass over it */
-#define VAEAS_GEMM_PANEL_ROWS 96
+/* rows of a panel, at most: their part of A stays in the core's L2 while the strips of B
+ * pass over it, and a panel x strip is a few microseconds, the grain at which threads
+ * share out the last of the work (below) */
+#define VAEAS_GEMM_PANEL_ROWS 48
 
 /* rows [r0, r1) of strip s.  The last strip of a width that is not a multiple of the
  * strip's runs on the narrowest kernel that covers its w columns (16, 32 or 48): the
@@ -181,45 +182,132 @@ static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_
                                        bias ? bias + n0 : NULL, relu, acc, w, NULL, C, C);
 }
 
-/* The part of C owned by thread t of T.  C is cut into blocks of MR rows x one strip;
- * when A is the larger operand each thread takes a range of A's rows (in panels of
- * VAEAS_GEMM_PANEL_ROWS, every strip over a panel); otherwise the blocks, strip by
- * strip, are dealt out in equal contiguous runs (a strip may be shared).
- * With Adam in the epilogue (a weight gradient: A = x^T, K = the batch) the threads take
- * ranges of rows whenever there are enough of them: each thread then updates a
- * contiguous range of the parameters and their moments, which stream from memory
- * (24 bytes per parameter: the update is memory-bound), instead of 256-byte pieces of
- * every row.  Measured in the training step (paired blocks, 2 threads, Zen 5): VAE
- * 0.974-0.978, VAE-AS 0.971-0.981 of the step time with column strips. */
+/* How C is cut between threads.  C is cut into units: when A is the larger operand
+ * (or with Adam in the epilogue, see below) a unit is a panel of VAEAS_GEMM_PANEL_ROWS rows
+ * x one strip, panel by panel, so each thread reads its own rows of A and a panel's part
+ * of A stays in the core's L2 while the strips of B pass over it; otherwise a unit is one
+ * block of MR rows x one strip, strip by strip.  Thread t starts on the t-th of T equal
+ * contiguous runs of units and takes them from the front, a few at a time; a thread that
+ * has finished its run takes the units still left in the others' runs from their back
+ * ends.  Static runs alone left one thread waiting at the end of most GEMMs: the
+ * narrow last strip of 784 columns makes equal runs unequal work, and on this VM one
+ * core is often slower than the other for a while (2 threads, 128 x 784 x 500: the main
+ * thread waited 9-21 us of 230; in the training step 15 % of the main thread's samples
+ * were that wait).  Each C element is still summed over k in order by one kernel call,
+ * so the bits do not depend on who took which unit.
+ * With Adam in the epilogue (a weight gradient: A = x^T, K = the batch) the units are
+ * row panels whenever there are enough rows: each thread then updates a contiguous
+ * range of the parameters and their moments, which stream from memory (24 bytes per
+ * parameter: the update is memory-bound), instead of 256-byte pieces of every row.
+ * Measured in the training step (paired blocks, 2 threads, Zen 5): VAE 0.974-0.978,
+ * VAE-AS 0.971-0.981 of the step time with column strips. */
 #define VAEAS_GEMM_ADAM_ROWS_FROM 64
-static void vaeas_sgemm_part(int t, int T, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
-                             const float *A, ptrdiff_t ars, ptrdiff_t acs, const float *B,
-                             ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,
-                             int relu, int acc, const vaeas_adam_t *adam, float *am, float *av)
+/* a claim from one's own run covers about this many multiply-adds (a few microseconds) */
+#define VAEAS_GEMM_CLAIM_FMAS 250000
+
+/* a run of units [lo, hi), packed in one word so that the owner (taking from the front)
+ * and a helper (taking from the back) can claim with one compare-and-swap; one per
+ * cache line */
+typedef struct { unsigned long long run; char pad[56]; } vaeas_gemm_run_t;
+#define VAEAS_GEMM_MAX_RUNS 64
+
+/* Claims units of the run r: n of them from the back (a helper), or from the front (the
+ * owner) a quarter of what is left, at least n; returns how many, the first in *u0. */
+static inline ptrdiff_t vaeas_gemm_claim(vaeas_gemm_run_t *r, ptrdiff_t min_n, int back,
+                                         ptrdiff_t *u0)
 {
-    const int wide = N >= 256;
-    const ptrdiff_t NR = wide ? 64 : 32, MR = wide ? 6 : 8;
-    const ptrdiff_t strips = (N + NR - 1) / NR, blocks = (M + MR - 1) / MR;
-    if (M * K > K * N || (adam && M >= VAEAS_GEMM_ADAM_ROWS_FROM)) {
-        ptrdiff_t r0 = blocks * t / T * MR, r1 = blocks * (t + 1) / T * MR;
-        if (r1 > M) r1 = M;
-        for (ptrdiff_t p = r0; p < r1; p += VAEAS_GEMM_PANEL_ROWS) {
-            ptrdiff_t pe = r1 - p < VAEAS_GEMM_PANEL_ROWS ? r1 : p + VAEAS_GEMM_PANEL_ROWS;
-            for (ptrdiff_t s = 0; s < strips; s++)
-                vaeas_gemm_rows(wide, s, p, pe, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
-                                acc, adam, am, av);
+    unsigned long long old = __atomic_load_n(&r->run, __ATOMIC_RELAXED);
+    for (;;) {
+        ptrdiff_t lo = (ptrdiff_t)(old & 0xFFFFFFFFull), hi = (ptrdiff_t)(old >> 32);
+        if (lo >= hi) return 0;
+        ptrdiff_t n = back || (hi - lo) / 4 < min_n ? min_n : (hi - lo) / 4;
+        if (n > hi - lo) n = hi - lo;
+        const ptrdiff_t nlo = back ? lo : lo + n, nhi = back ? hi - n : hi;
+        const unsigned long long nw = ((unsigned long long)nhi << 32) | (unsigned long long)nlo;
+        if (__atomic_compare_exchange_n(&r->run, &old, nw, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            *u0 = back ? hi - n : lo;
+            return n;
+        }
+    }
+}
+
+typedef struct {
+    ptrdiff_t M, N, K, ars, acs, ldb, ldc;
+    const float *A, *B, *bias;
+    float *C, *am, *av;
+    int relu, acc, wide, by_rows;
+    ptrdiff_t NR, MR, strips, blocks, panels, units, claim;
+    const vaeas_adam_t *adam;
+} vaeas_gemm_job_t;
+
+static void vaeas_gemm_job_init(vaeas_gemm_job_t *j, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
+                                const float *A, ptrdiff_t ars, ptrdiff_t acs, const float *B,
+                                ptrdiff_t ldb, float *C, ptrdiff_t ldc, const float *bias,
+                                int relu, int acc, const vaeas_adam_t *adam, float *am,
+                                float *av, int T)
+{
+    j->M = M; j->N = N; j->K = K; j->A = A; j->ars = ars; j->acs = acs; j->B = B;
+    j->ldb = ldb; j->C = C; j->ldc = ldc; j->bias = bias; j->relu = relu; j->acc = acc;
+    j->adam = adam; j->am = am; j->av = av;
+    j->wide = N >= 256;
+    j->NR = j->wide ? 64 : 32;
+    j->MR = j->wide ? 6 : 8;
+    j->strips = (N + j->NR - 1) / j->NR;
+    j->blocks = (M + j->MR - 1) / j->MR;
+    j->by_rows = M * K > K * N || (adam && M >= VAEAS_GEMM_ADAM_ROWS_FROM);
+    /* panels of equal rows (multiples of MR), at most VAEAS_GEMM_PANEL_ROWS, at least
+     * two per thread's worth of rows when there are few */
+    j->panels = (M + VAEAS_GEMM_PANEL_ROWS - 1) / VAEAS_GEMM_PANEL_ROWS;
+    if (j->panels < 2 * T) j->panels = 2 * T;
+    if (j->panels > j->blocks) j->panels = j->blocks;
+    j->units = j->strips * (j->by_rows ? j->panels : j->blocks);
+    const ptrdiff_t fmas = (j->by_rows ? M / j->panels : j->MR) * j->NR * K;
+    j->claim = fmas >= VAEAS_GEMM_CLAIM_FMAS ? 1 : VAEAS_GEMM_CLAIM_FMAS / (fmas > 0 ? fmas : 1);
+}
+
+/* units [u0, u1) of the job */
+static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t u1)
+{
+    if (j->by_rows) {
+        for (ptrdiff_t u = u0; u < u1; u++) {
+            /* panel q: blocks [q blocks / panels, (q + 1) blocks / panels) */
+            const ptrdiff_t q = u / j->strips, s = u % j->strips;
+            const ptrdiff_t p = q * j->blocks / j->panels * j->MR;
+            ptrdiff_t pe = (q + 1) * j->blocks / j->panels * j->MR;
+            if (pe > j->M) pe = j->M;
+            vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, j->A, j->ars, j->acs, j->B, j->ldb,
+                            j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
         }
         return;
     }
-    ptrdiff_t u0 = strips * blocks * t / T, u1 = strips * blocks * (t + 1) / T;
-    while (u0 < u1) {
-        ptrdiff_t s = u0 / blocks, b0 = u0 % blocks;
-        ptrdiff_t b1 = u1 - s * blocks < blocks ? u1 - s * blocks : blocks;
-        ptrdiff_t r1 = b1 * MR < M ? b1 * MR : M;
-        vaeas_gemm_rows(wide, s, b0 * MR, r1, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu,
-                        acc, adam, am, av);
-        u0 = s * blocks + b1;
+    while (u0 < u1) {           /* blocks of one strip at a time */
+        const ptrdiff_t s = u0 / j->blocks, b0 = u0 % j->blocks;
+        const ptrdiff_t b1 = u1 - s * j->blocks < j->blocks ? u1 - s * j->blocks : j->blocks;
+        const ptrdiff_t r1 = b1 * j->MR < j->M ? b1 * j->MR : j->M;
+        vaeas_gemm_rows(j->wide, s, b0 * j->MR, r1, j->N, j->K, j->A, j->ars, j->acs, j->B,
+                        j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
+        u0 = s * j->blocks + b1;
     }
+}
+
+/* thread t of a team of T (<= the T runs set up): its own run, then what is left of the
+ * others' */
+/* 0: no thread takes another's units (gemm._set_balanced, for A/B runs and tests) */
+static int vaeas_gemm_steal = 1;
+static void vaeas_gemm_work(const vaeas_gemm_job_t *j, vaeas_gemm_run_t *runs, int t, int T)
+{
+    ptrdiff_t u0, n;
+    if (!vaeas_gemm_steal) {
+        while ((n = vaeas_gemm_claim(runs + t, 1 << 30, 0, &u0)) > 0)
+            vaeas_gemm_units(j, u0, u0 + n);
+        return;
+    }
+    while ((n = vaeas_gemm_claim(runs + t, j->claim, 0, &u0)) > 0)
+        vaeas_gemm_units(j, u0, u0 + n);
+    for (int v = 1; v < T; v++)
+        while ((n = vaeas_gemm_claim(runs + (t + v) % T, j->claim, 1, &u0)) > 0)
+            vaeas_gemm_units(j, u0, u0 + n);
 }
 
 static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
@@ -228,15 +316,30 @@ static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *
                             const vaeas_adam_t *adam, float *am, float *av, int n_threads)
 {
     if (M <= 0 || N <= 0) return;
+    int T = n_threads < VAEAS_GEMM_MAX_RUNS ? n_threads : VAEAS_GEMM_MAX_RUNS;
+#ifndef _OPENMP
+    T = 1;
+#endif
+    vaeas_gemm_job_t job;
+    vaeas_gemm_job_init(&job, M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc, adam,
+                        am, av, T < 1 ? 1 : T);
 #ifdef _OPENMP
-    if (n_threads > 1) {
-        #pragma omp parallel num_threads(n_threads)
-        vaeas_sgemm_part(omp_get_thread_num(), omp_get_num_threads(), M, N, K, A, ars, acs,
-                         B, ldb, C, ldc, bias, relu, acc, adam, am, av);
+    if (T > job.units) T = (int)job.units;
+    if (T > 1) {
+        vaeas_gemm_run_t runs[VAEAS_GEMM_MAX_RUNS] __attribute__((aligned(64)));
+        for (int t = 0; t < T; t++) {
+            const unsigned long long lo = (unsigned long long)(job.units * t / T),
+                                     hi = (unsigned long long)(job.units * (t + 1) / T);
+            runs[t].run = (hi << 32) | lo;
+        }
+        /* a smaller team than asked for leaves runs with no owner: the others take them */
+        #pragma omp parallel num_threads(T)
+        vaeas_gemm_work(&job, runs, omp_get_thread_num(), T);
         return;
     }
 #endif
-    vaeas_sgemm_part(0, 1, M, N, K, A, ars, acs, B, ldb, C, ldc, bias, relu, acc, adam, am, av);
+    (void)n_threads;
+    vaeas_gemm_units(&job, 0, job.units);
 }
 
 /* C = act(A B (+ C) (+ bias)) */

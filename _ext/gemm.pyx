@@ -21,6 +21,7 @@ cdef extern from "adam.h" nogil:
 
 cdef extern from "gemm.h" nogil:
     int VAEAS_GEMM_AVAILABLE
+    int vaeas_gemm_steal
     void vaeas_sgemm_adam(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
                           Py_ssize_t ars, Py_ssize_t acs, const float* B, Py_ssize_t ldb,
                           float* P, float* am, float* av, Py_ssize_t ldp,
@@ -103,3 +104,11 @@ def sgemm_adam(const float[:, :] A,         # IN  (M, K), any strides
     with nogil:
         vaeas_sgemm_adam(M, N, K, a, ars, acs, b, N, &P[0, 0], &m[0, 0], &v[0, 0], N, &c,
                          n_threads)
+
+
+def _set_balanced(int on):
+    """With ``on`` false each thread does only its own equal share of a product's units
+    and never takes what another has left (the split before the twelfth round); for
+    A/B measurements and the tests: the bits are the same either way."""
+    global vaeas_gemm_steal
+    vaeas_gemm_steal = on

@@ -255,3 +255,37 @@ def test_switched_off_by_environment():
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            env={**os.environ, "VAEAS_NP_OWN_GEMM": value})
         assert r.stdout.strip() == expect, r.stderr
+
+
+@settings(deadline=None, max_examples=40)
+@given(M=st.integers(1, 300), K=st.integers(1, 200), N=st.sampled_from([1, 16, 40, 64, 100,
+       300, 784]), transposed_a=st.booleans(), n_threads=st.sampled_from([2, 3, 5, 8]),
+       adam=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@example(M=128, K=500, N=784, transposed_a=False, n_threads=2, adam=False, seed=0)
+@example(M=500, K=128, N=500, transposed_a=True, n_threads=3, adam=True, seed=1)
+def test_balanced_split_gives_the_same_bits(M, K, N, transposed_a, n_threads, adam, seed):
+    """Threads that finish their share take units left in the others' (in whatever order
+    the race gives): the same bits as one thread, and as the fixed equal shares."""
+    rng = np.random.default_rng(seed)
+    A = (rng.standard_normal((K, M), dtype=np.float32).T if transposed_a
+         else rng.standard_normal((M, K), dtype=np.float32))
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    P0 = rng.standard_normal((M, N), dtype=np.float32)
+    outs = []
+    try:
+        for balanced, nt in ((1, 1), (1, n_threads), (0, n_threads), (1, n_threads)):
+            gemm._set_balanced(balanced)
+            if adam:
+                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
+                gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, 1, 1.0, nt)
+                outs.append(np.concatenate([P, m, v]))
+            else:
+                C = np.empty((M, N), np.float32)
+                gemm.sgemm(A, B, C, None, False, False, nt)
+                outs.append(C)
+    finally:
+        gemm._set_balanced(1)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    if not adam:
+        check_close(outs[0], reference(A, B, None, None, False, False), A, B)
