@@ -42,11 +42,14 @@ TRANSPOSED_MIN_INPUTS = 256
 OWN_GEMM = _gemm.available() and not env_switched_off("VAEAS_NP_OWN_GEMM")
 
 
-def own_gemm(*arrays):
+_F32 = np.dtype(np.float32)
+
+
+def own_gemm(b, c):
     """True when the compiled GEMM takes these arrays as its B and C operands
     (float32, 2-d, C-contiguous; its A may have any strides)."""
-    return OWN_GEMM and all(a.dtype == np.float32 and a.ndim == 2 and a.flags.c_contiguous
-                            for a in arrays)
+    return (OWN_GEMM and b.dtype == _F32 and c.dtype == _F32 and b.ndim == 2 and c.ndim == 2
+            and b.flags.c_contiguous and c.flags.c_contiguous)
 
 
 def transposed_input_grad(batch, n_in, dtype):
@@ -160,7 +163,7 @@ class Dense:
             _blas.add_at_b(x, delta, grad_W)
         else:
             np.matmul(x.T, delta, out=grad_W)     # dL/dW = x^T dL/da
-        np.sum(delta, axis=0, out=grad_b)         # dL/db = sum_batch dL/da
+        np.add.reduce(delta, axis=0, out=grad_b)  # dL/db = sum_batch dL/da (np.sum's call)
         if dx_t is not None:                      # (dL/dx)^T = W (dL/da)^T
             if delta_t is not None and own_gemm(delta_t, dx_t):
                 if not delta_t_ready:
@@ -209,6 +212,7 @@ class MLP:
         self.sparse_input = bool(sparse_input)
         self._rows = {}             # batch size -> SparseRows work buffers
         self._x_rows = None
+        self._transposed_flags = {}     # (batch, need_input_grad) -> per layer, see backward
         self.n_threads = 1          # threads of the fused kernels (the owner sets it)
 
     def _bind(self):
@@ -359,8 +363,18 @@ class MLP:
 
     def _transposed(self, i, batch, need_input_grad):
         """True when layer i's input gradient is computed transposed (see backward)."""
-        return (i >= 0 and (i > 0 or need_input_grad)
-                and transposed_input_grad(batch, self.layers[i].n_in, self.dtype))
+        if i < 0:
+            return False
+        key = (batch, need_input_grad)
+        flags = self._transposed_flags.get(key)
+        if flags is None:
+            if len(self._transposed_flags) > 8:
+                self._transposed_flags.clear()
+            flags = self._transposed_flags[key] = [
+                (j > 0 or need_input_grad)
+                and transposed_input_grad(batch, layer.n_in, self.dtype)
+                for j, layer in enumerate(self.layers)]
+        return flags[i]
 
     def _dx_t_for(self, batch, n, slot=0):
         """An (n, batch) scratch (two of them: ``slot`` 0 or 1) for a transposed gradient."""

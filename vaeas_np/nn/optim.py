@@ -8,7 +8,16 @@ it computes.
 """
 import numpy as np
 
+from .. import _threads as _threading
 from .._threads import get_num_threads
+
+
+def _threads(n):
+    """``get_num_threads(n)``; a positive int (the models pass their resolved count, twice
+    per layer per training step) without its four Python calls, unless this process was
+    forked from one whose OpenMP threads had started (then get_num_threads says 1)."""
+    return n if type(n) is int and n > 0 and not _threading._openmp_lost else \
+        get_num_threads(n)
 from ..errors import InvalidParameterError
 from .._ext import gemm as _gemm
 from .._ext import optim as _optim
@@ -61,7 +70,7 @@ class Adam:
         stop = start + k
         _optim.adam_step(self.params[start:stop], grads, self.m[start:stop],
                          self.v[start:stop], self.lr, self.beta1, self.beta2, self.eps,
-                         self.step_count, get_num_threads(n_threads), scale, zero_grads)
+                         self.step_count, _threads(n_threads), scale, zero_grads)
 
     def step_slice_gemm(self, start, a, b, n_threads=None, scale=1.0):
         """This step's update of the (M, N) matrix ``params[start:start + M * N]`` with the
@@ -83,7 +92,7 @@ class Adam:
         _gemm.sgemm_adam(a, b, self.params[start:stop].reshape(M, N),
                          self.m[start:stop].reshape(M, N), self.v[start:stop].reshape(M, N),
                          self.lr, self.beta1, self.beta2, self.eps, self.step_count,
-                         scale, get_num_threads(n_threads))
+                         scale, _threads(n_threads))
 
     def state(self):
         return {"m": self.m, "v": self.v, "step": self.step_count}
