@@ -86,6 +86,7 @@ def test_mlp_scratch_recovers_after_an_interrupted_backward(monkeypatch, own_gem
     if own_gemm and not layers.OWN_GEMM:
         pytest.skip("no compiled GEMM in this build")
     monkeypatch.setattr(layers, "OWN_GEMM", own_gemm)
+    monkeypatch.setattr(layers, "FUSED_BACKWARD", False)    # the layer-by-layer calls
     sizes = (30, 20, 10)
     nets = []
     for _ in range(2):

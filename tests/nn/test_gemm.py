@@ -174,6 +174,7 @@ def test_mlp_training_step_applies_adam_in_the_gemm(monkeypatch):
     GEMM (not through the gradient scratch); the sparse first layer keeps the scratch."""
     calls = []
     real = Adam.step_slice_gemm
+    monkeypatch.setattr(layers, "FUSED_BACKWARD", False)    # the layer-by-layer calls
 
     def counting(self, start, a, b, *args, **kw):
         calls.append((start, a.shape[0], b.shape[1]))
