@@ -116,3 +116,33 @@ def test_backward_plan_checks_its_arguments():
         plan.run(f(4, 2), f(4, 3), 1e-3, 0.9, 0.999, 1e-8, 1, 1.0, 0)
     with pytest.raises(ValueError, match="at least one"):
         backprop.BackwardPlan(0, 4)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_trained_mlp_copies_and_the_copy_trains_on_its_own_arrays(how):
+    """The plans point into the MLP's arrays: a copy must not carry them over (they
+    cannot be pickled, and would update the original's parameters)."""
+    import copy
+    import pickle
+    net = MLP((12, 32, 32, 6), "relu", "identity", np.float32)
+    net.initialize(np.random.default_rng(0))
+    opt = Adam(net.params)
+    rng = np.random.default_rng(1)
+    x, dy = rng.random((16, 12), dtype=np.float32), rng.standard_normal((16, 6), np.float32)
+    net.forward(x)
+    net.backward(dy.copy(), optimizer=opt)
+    assert net._plans
+    clone, clone_opt = (copy.deepcopy((net, opt)) if how == "deepcopy"
+                        else pickle.loads(pickle.dumps((net, opt))))
+    before = net.params.copy()
+    clone.forward(x)
+    clone.backward(dy.copy(), optimizer=clone_opt)
+    np.testing.assert_array_equal(net.params, before)       # the original did not move
+    net.forward(x)
+    net.backward(dy.copy(), optimizer=opt)
+    np.testing.assert_array_equal(clone.params, net.params)  # the copy took the same step
+    np.testing.assert_array_equal(clone_opt.m, opt.m)
+    for layer in clone.layers:                  # W and b are views of the copy's params
+        assert np.shares_memory(layer.W, clone.params) and np.shares_memory(layer.b, clone.params)
+    assert clone_opt.params is clone.params
+    np.testing.assert_array_equal(clone.forward(x), net.forward(x))

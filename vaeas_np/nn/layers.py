@@ -232,6 +232,19 @@ class MLP:
         self._plans = {}                # (batch, need_input_grad, optimizer) -> compiled backward
         self.n_threads = 1          # threads of the fused kernels (the owner sets it)
 
+    def __getstate__(self):
+        """Copies and pickles leave out the compiled backward plans (pointers into this
+        MLP's own arrays); the copy builds its own on first use."""
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        return state
+
+    def __setstate__(self, state):
+        """A copy's layers get their W and b as views of the copy's ``params`` again
+        (copying and pickling turn views into separate arrays)."""
+        self.__dict__.update(state)
+        self._bind()
+
     def _bind(self):
         o = 0
         self._offsets = []
