@@ -18,8 +18,10 @@
  * Below 256 columns a 8 x 32 block wastes less in the masked last strip.
  *
  * Threads split the operand that is larger (A's rows, or B's columns), so each
- * reads its own share of it; each C element is summed over k in order by one
- * thread, so the result does not depend on the number of threads.
+ * reads its own share of it, and a thread that finishes early takes what is left of
+ * another's share (vaeas_gemm_work below); each C element is summed over k in order by
+ * one kernel call, so the result depends neither on the number of threads nor on who
+ * took which part.
  *
  * Without AVX-512F (VAEAS_GEMM_AVAILABLE == 0) nothing here is compiled and the
  * layers keep np.matmul.
