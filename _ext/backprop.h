@@ -83,24 +83,16 @@ static void vaeas_mlp_backward_adam(const vaeas_bwd_layer_t *layers, int n_layer
             const int par = l & 1;      /* a thread still in layer l-1's GEMM reads the other */
             #pragma omp single
             {
-                if (L->dx_t)
+                if (L->dx_t) {
                     vaeas_gemm_job_init(&job_dx[par], L->n_in, B, L->n_out, L->W, L->n_out, 1,
                                         L->delta_t, B, L->dx_t, B, NULL, 0, 0, NULL, NULL,
                                         NULL, nth);
+                    vaeas_gemm_runs_init(&job_dx[par], runs_dx[par], nth);
+                }
                 vaeas_gemm_job_init(&job_w[par], L->n_in, L->n_out, B, L->x, 1, L->n_in,
                                     L->delta, L->n_out, L->W, L->n_out, NULL, 0, 0, adam,
                                     L->mW, L->vW, nth);
-                for (int u = 0; u < nth; u++) {
-                    const vaeas_gemm_job_t *jd = &job_dx[par], *jw = &job_w[par];
-                    if (L->dx_t) {
-                        unsigned long long lo = (unsigned long long)(jd->units * u / nth),
-                                           hi = (unsigned long long)(jd->units * (u + 1) / nth);
-                        runs_dx[par][u].run = (hi << 32) | lo;
-                    }
-                    unsigned long long lo = (unsigned long long)(jw->units * u / nth),
-                                       hi = (unsigned long long)(jw->units * (u + 1) / nth);
-                    runs_w[par][u].run = (hi << 32) | lo;
-                }
+                vaeas_gemm_runs_init(&job_w[par], runs_w[par], nth);
             }   /* barrier: the layer above is done, the runs are set */
             /* 1. delta^T and the bias */
             if (!L->delta_t_ready) {

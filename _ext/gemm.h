@@ -293,6 +293,17 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
     }
 }
 
+/* the T equal runs of the job's units, thread t's the t-th */
+static inline void vaeas_gemm_runs_init(const vaeas_gemm_job_t *j, vaeas_gemm_run_t *runs,
+                                        int T)
+{
+    for (int t = 0; t < T; t++) {
+        const unsigned long long lo = (unsigned long long)(j->units * t / T),
+                                 hi = (unsigned long long)(j->units * (t + 1) / T);
+        runs[t].run = (hi << 32) | lo;
+    }
+}
+
 /* thread t of a team of T (<= the T runs set up): its own run, then what is left of the
  * others' */
 /* 0: no thread takes another's units (gemm._set_balanced, for A/B runs and tests) */
@@ -329,11 +340,7 @@ static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *
     if (T > job.units) T = (int)job.units;
     if (T > 1) {
         vaeas_gemm_run_t runs[VAEAS_GEMM_MAX_RUNS] __attribute__((aligned(64)));
-        for (int t = 0; t < T; t++) {
-            const unsigned long long lo = (unsigned long long)(job.units * t / T),
-                                     hi = (unsigned long long)(job.units * (t + 1) / T);
-            runs[t].run = (hi << 32) | lo;
-        }
+        vaeas_gemm_runs_init(&job, runs, T);
         /* a smaller team than asked for leaves runs with no owner: the others take them */
         #pragma omp parallel num_threads(T)
         vaeas_gemm_work(&job, runs, omp_get_thread_num(), T);
