@@ -50,7 +50,6 @@ cdef class BackwardPlan:
     cdef int n
     cdef Py_ssize_t B
     cdef list keep                  # the arrays the pointers point into
-    cdef readonly object state      # the MLP's loop state after the plan's layers
 
     def __cinit__(self, int n_layers, Py_ssize_t batch):
         if n_layers < 1 or batch < 1:
@@ -58,13 +57,10 @@ cdef class BackwardPlan:
         self.layers = <vaeas_bwd_layer_t*>calloc(n_layers, sizeof(vaeas_bwd_layer_t))
         if self.layers == NULL:
             raise MemoryError()
-        self.n, self.B, self.keep, self.state = n_layers, batch, [], None
+        self.n, self.B, self.keep = n_layers, batch, []
 
     def __dealloc__(self):
         free(self.layers)
-
-    def set_state(self, state):
-        self.state = state
 
     def set_layer(self, int l,
                   const float[:, ::1] x,        # IN  (B, n_in) the layer's input

@@ -189,13 +189,13 @@ static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_
  * x one strip, panel by panel, so each thread reads its own rows of A and a panel's part
  * of A stays in the core's L2 while the strips of B pass over it; otherwise a unit is one
  * block of MR rows x one strip, strip by strip.  Thread t starts on the t-th of T equal
- * contiguous runs of units and takes them from the front, a few at a time; a thread that
- * has finished its run takes the units still left in the others' runs from their back
- * ends.  Static runs alone left one thread waiting at the end of most GEMMs: the
- * narrow last strip of 784 columns makes equal runs unequal work, and on this VM one
- * core is often slower than the other for a while (2 threads, 128 x 784 x 500: the main
- * thread waited 9-21 us of 230; in the training step 15 % of the main thread's samples
- * were that wait).  Each C element is still summed over k in order by one kernel call,
+ * contiguous runs of units and takes them from the front, a quarter of what is left at a
+ * time; a thread that has finished its run takes the units still left in the others'
+ * runs from their back ends.  Static runs alone left one thread waiting at the end of
+ * most GEMMs: the narrow last strip of 784 columns makes equal runs unequal work (2
+ * threads, 128 x 500 x 784: one worked 15-21 us longer, of about 240), and on this VM
+ * one core is often slower than the other for a while (in the training step 15 % of the
+ * main thread's samples were that wait).  Each C element is still summed over k in order by one kernel call,
  * so the bits do not depend on who took which unit.
  * With Adam in the epilogue (a weight gradient: A = x^T, K = the batch) the units are
  * row panels whenever there are enough rows: each thread then updates a contiguous

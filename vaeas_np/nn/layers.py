@@ -47,8 +47,7 @@ OWN_GEMM = _gemm.available() and not env_switched_off("VAEAS_NP_OWN_GEMM")
 #: Python between them) for the layers where :meth:`MLP.backward` would take that path
 #: anyway; the same bits.  ``VAEAS_NP_FUSED_BACKWARD=0`` in the environment (or
 #: :func:`set_fused_backward`) keeps the layer-by-layer calls.
-FUSED_BACKWARD = OWN_GEMM and _backprop.available() and \
-    not env_switched_off("VAEAS_NP_FUSED_BACKWARD")
+FUSED_BACKWARD = False
 
 
 def set_fused_backward(on):
@@ -56,6 +55,9 @@ def set_fused_backward(on):
     A/B measurements and tests); it stays off where it is not built."""
     global FUSED_BACKWARD
     FUSED_BACKWARD = bool(on) and OWN_GEMM and _backprop.available()
+
+
+set_fused_backward(not env_switched_off("VAEAS_NP_FUSED_BACKWARD"))
 
 
 _F32 = np.dtype(np.float32)
@@ -339,10 +341,10 @@ class MLP:
         delta_t = None          # ... and also in delta_t, transposed (the compiled GEMM's)
         slot = 0                # which of the two transposed scratch buffers dx_t takes
         top = len(self.layers) - 1
-        plan = (self._backward_plan(batch, need_input_grad, optimizer)
-                if optimizer is not None and own and FUSED_BACKWARD else None)
-        if plan is not None:
-            lo, masked, keep_t, slot = plan.state
+        planned = (self._backward_plan(batch, need_input_grad, optimizer)
+                   if optimizer is not None and own and FUSED_BACKWARD else None)
+        if planned is not None:
+            plan, (lo, below_masked, keep_t, plan_slot) = planned
             x_bottom = self._x if lo == 0 else outs[lo - 1]
             if (x_bottom.dtype == np.float32 and x_bottom.ndim == 2
                     and x_bottom.flags.c_contiguous and dy.dtype == np.float32
@@ -351,12 +353,12 @@ class MLP:
                     _fused.relu_backward(outs[top], dy, self.n_threads)
                 plan.run(dy, x_bottom, optimizer.lr, optimizer.beta1, optimizer.beta2,
                          optimizer.eps, optimizer.step_count, scale, self.n_threads)
+                # the loop goes on below the plan's layers, in the state they left
+                masked, slot = below_masked, plan_slot
                 delta = deltas[lo] if lo > 0 or need_input_grad else None
                 delta_t = self._dx_t_for(batch, self.layers[lo].n_in, 1 - slot) \
                     if keep_t else None
                 top = lo - 1
-            else:
-                masked, slot = False, 0
         for i in range(top, -1, -1):
             layer = self.layers[i]
             x_in = self._x if i == 0 else outs[i - 1]
@@ -411,20 +413,19 @@ class MLP:
         return delta
 
     def _backward_plan(self, batch, need_input_grad, optimizer):
-        """The compiled backward (``_ext/backprop.pyx``) of the top layers that
-        :meth:`backward` would run on the compiled GEMM with Adam in the epilogue, for
-        this batch size; None when not even the top layer qualifies.  Its ``state`` is
-        the loop's state after them: (lowest layer done, whether ``deltas[lo]`` is
-        already masked, whether the masked dx^T was kept, the transposed-scratch slot).
+        """``(plan, state)``: the compiled backward (``_ext/backprop.pyx``) of the top
+        layers that :meth:`backward` would run on the compiled GEMM with Adam in the
+        epilogue, for this batch size, and the loop's state after them (lowest layer
+        done, whether ``deltas[lo]`` is already masked, whether the masked dx^T was kept,
+        the transposed-scratch slot); None when not even the top layer qualifies.
         Built once per (batch, need_input_grad, optimizer) and kept."""
         key = (batch, need_input_grad, id(optimizer))
         cached = self._plans.get(key)
         if (cached is not None and cached[0] is optimizer and cached[2] is self._dx_t_scratch
                 and cached[3] is self._buffers.get(batch)):
             return cached[1]
-        acts = [layer.activation for layer in self.layers]
-        if (self.dtype != np.float32 or any(a not in ("relu", "identity") for a in acts)
-                or optimizer.params is not self.params):
+        if (self.dtype != np.float32 or optimizer.params is not self.params
+                or any(l.activation not in ("relu", "identity") for l in self.layers)):
             return None
         outs, deltas = self._buffers_for(batch)
         layers, slot, delta_t_ready = [], 0, False
@@ -440,8 +441,7 @@ class MLP:
             if layer.n_out == 1:    # np.add.reduce sums a single column pairwise, not in order
                 break
             o, k = self._offsets[i], layer.n_in * layer.n_out
-            W = lambda a: a[o:o + k].reshape(layer.n_in, layer.n_out)      # noqa: E731
-            b = lambda a: a[o + k:o + k + layer.n_out]                      # noqa: E731
+            m, v = optimizer.m[o:o + layer.n_params], optimizer.v[o:o + layer.n_params]
             dx_t = self._dx_t_for(batch, layer.n_in, slot) if transposed else None
             dt = self._dx_t_for(batch, layer.n_out, 1 - slot)
             below = self.layers[i - 1].activation if i > 0 else None
@@ -449,8 +449,8 @@ class MLP:
                         and self._transposed(i - 1, batch, need_input_grad))
             layers.append(dict(
                 x=outs[i - 1] if i > 0 else np.zeros((batch, layer.n_in), np.float32),
-                W=W(self.params), mW=W(optimizer.m), vW=W(optimizer.v),
-                b=b(self.params), mb=b(optimizer.m), vb=b(optimizer.v),
+                W=layer.W, mW=m[:k].reshape(layer.W.shape), vW=v[:k].reshape(layer.W.shape),
+                b=layer.b, mb=m[k:], vb=v[k:],
                 delta=outs[i] if i == len(self.layers) - 1 else deltas[i + 1],
                 delta_t=dt, delta_t_ready=delta_t_ready,
                 gb=np.empty(layer.n_out, np.float32), dx_t=dx_t,
@@ -467,11 +467,11 @@ class MLP:
         for l, kw in enumerate(layers):
             plan.set_layer(l, **kw)
         below_lo = self.layers[lo - 1].activation if lo > 0 else None
-        plan.set_state((lo, below_lo == "relu", keep, slot))
+        planned = (plan, (lo, below_lo == "relu", keep, slot))
         if len(self._plans) > 4:
             self._plans.clear()
-        self._plans[key] = (optimizer, plan, self._dx_t_scratch, self._buffers[batch])
-        return plan
+        self._plans[key] = (optimizer, planned, self._dx_t_scratch, self._buffers[batch])
+        return planned
 
     def _transposed(self, i, batch, need_input_grad):
         """True when layer i's input gradient is computed transposed (see backward)."""

@@ -10,6 +10,9 @@ import numpy as np
 
 from .. import _threads as _threading
 from .._threads import get_num_threads
+from ..errors import InvalidParameterError
+from .._ext import gemm as _gemm
+from .._ext import optim as _optim
 
 
 def _threads(n):
@@ -18,9 +21,6 @@ def _threads(n):
     forked from one whose OpenMP threads had started (then get_num_threads says 1)."""
     return n if type(n) is int and n > 0 and not _threading._openmp_lost else \
         get_num_threads(n)
-from ..errors import InvalidParameterError
-from .._ext import gemm as _gemm
-from .._ext import optim as _optim
 
 
 class Adam:
