@@ -33,6 +33,19 @@ cdef extern from "vmath.h" nogil:
     double vaeas_dot_f32(const float* a, const float* b, Py_ssize_t n)
     double vaeas_dot_f64(const double* a, const double* b, Py_ssize_t n)
     double vaeas_path_logsig_f32(float* s, const signed char* code, Py_ssize_t L)
+    void vaeas_prefetch_span(const void* p, Py_ssize_t nbytes, int write)
+
+
+# How many node rows ahead the forward prefetches along a path, and whether the
+# fused node-row Adam prefetches the next node's parameter and moment rows
+# (0: neither; a switch for paired A/B runs, bench/ab_toggle.py).
+cdef int _prefetch_rows = 2
+
+
+def _set_prefetch(int rows_ahead):
+    """Node rows prefetched ahead in the kernels (0 turns prefetching off)."""
+    global _prefetch_rows
+    _prefetch_rows = max(rows_ahead, 0)
 
 
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
@@ -58,13 +71,18 @@ cdef inline void _zero(floating* y, Py_ssize_t n) noexcept nogil:
 
 cdef void _forward_row(const floating* x, const floating* Wb, Py_ssize_t h,
                        const int64_t* path, const signed char* code, Py_ssize_t L,
-                       floating* logp, floating* sig) noexcept nogil:
+                       floating* logp, floating* sig, int pf) noexcept nogil:
     cdef Py_ssize_t j
     cdef const floating* w
     cdef double s, e, t, acc = 0.0
     if floating is float:
         # the scores into sig, then the path's log-sigmoids and sigmoids as one SIMD loop
+        # (row j + pf is fetched while row j's dot product runs)
+        for j in range(1, min(pf, L)):
+            vaeas_prefetch_span(Wb + path[j] * (h + 1), (h + 1) * sizeof(floating), 0)
         for j in range(L):
+            if j + pf < L:
+                vaeas_prefetch_span(Wb + path[j + pf] * (h + 1), (h + 1) * sizeof(floating), 0)
             w = Wb + path[j] * (h + 1)
             sig[j] = <float>(_dot(x, w, h) + w[h])
         logp[0] = <float>vaeas_path_logsig_f32(sig, code, L)
@@ -122,11 +140,12 @@ def forward(const floating[:, ::1] H,        # IN  (B, h)
     for b in range(B):
         if labels[b] < 0 or labels[b] >= V:
             raise IndexError(f"hsoftmax.forward: label {labels[b]} outside [0, {V})")
+    cdef int pf = _prefetch_rows
     with nogil:
         for b in prange(B, num_threads=n_threads, schedule="static"):
             e = labels[b]
             _forward_row(&H[b, 0], &Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e],
-                         &logp[b], &sig[b, 0])
+                         &logp[b], &sig[b, 0], pf)
             if grad:
                 _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], 1,
                               &sig[b, 0], &g[b, 0], &dH[b, 0], True)
@@ -329,10 +348,17 @@ def node_rows_adam(const floating[:, ::1] H,      # IN  (B, h) the forward's inp
     cdef floating step_size = <floating>(lr / (1.0 - pow(beta1, step)))
     cdef floating c2 = <floating>(1.0 / (1.0 - pow(beta2, step)))
     cdef floating* buf
+    cdef int pf = _prefetch_rows
+    cdef Py_ssize_t row_bytes = (h + 1) * sizeof(floating)
     with nogil:
         for i in prange(k, num_threads=n_threads, schedule="guided"):
             tid = threadid()
             buf = &scratch[tid, 0]
+            if pf and i + 1 < k:            # the next node's rows (guided chunks run in order)
+                r = rows[i + 1]
+                vaeas_prefetch_span(&param[r, 0], row_bytes, 1)
+                vaeas_prefetch_span(&m[r, 0], row_bytes, 1)
+                vaeas_prefetch_span(&v[r, 0], row_bytes, 1)
             _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1], buf)
             r = rows[i]
             adam_span(&param[r, 0], buf, &m[r, 0], &v[r, 0], h + 1, <floating>scale,
