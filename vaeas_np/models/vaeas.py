@@ -274,11 +274,16 @@ class VAEAS(VAE):
     def _classifier_backward(self, need_dz=True, update=False):
         """Backprop d(sum_i log s_i); returns d(sum log s)/dz (B, d) or None.
 
-        ``update``: the classifier MLP takes its Adam step (on SC = -mean log s)
-        during the backward, a layer at a time; the output layer's step is
-        :meth:`_classifier_step`."""
+        ``update``: the output layer takes its step (:meth:`_classifier_step`) right
+        after its backward, and the classifier MLP its Adam step (on SC = -mean log s)
+        during the backward, a layer at a time.  The tree's node rows are then still in
+        cache from the forward (the step reads them again with their moments), not
+        pushed out by the decoder's and encoder's backward; the updates touch
+        separate parameters, so the order does not change the numbers."""
         dh = self.output_.backward(1.0)
         B = dh.shape[0]
+        if update:
+            self._classifier_step(B)
         dz_skip = None
         if self.classifier_skip:
             nh = dh.shape[1] - int(self.latent_dim)
@@ -323,11 +328,10 @@ class VAEAS(VAE):
         self.output_.step(-1.0 / B, self._node_lr)
 
     def _after_update(self):
-        # the node rows' step (the networks stepped during their backward), then the
-        # extra classifier-only updates
+        # the extra classifier-only updates (every network and the output layer took
+        # their step during the backward)
         z, labels, mu = self._classifier_batch
         B = z.shape[0]
-        self._classifier_step(B)
         for _ in range(int(self.classifier_steps) - 1):    # extra classifier-only updates
             if self.classifier_resample:                   # z ~ q(z|x) again: mu and std
                 buf = self._buffers_for(B)                 # are still this batch's
@@ -339,7 +343,6 @@ class VAEAS(VAE):
                 z += mu
             self._classifier_forward(z, labels, with_grad=True)
             self._classifier_backward(need_dz=False, update=True)
-            self._classifier_step(B)
 
     def _progress_keys(self):
         return ("loss", "kl", "mi")
@@ -404,7 +407,6 @@ class VAEAS(VAE):
                     logp = self._classifier_forward(z, self.labels_[idx])
                     total += float(logp.sum(dtype=np.float64))
                     self._classifier_backward(need_dz=False, update=True)
-                    self._classifier_step(z.shape[0])
                 history.append(logV + total / mu.shape[0])
         return history
 
