@@ -24,7 +24,7 @@ NumPy references: ``vaeas_np.softmax.reference.hs_forward`` / ``hs_backward`` /
 """
 from libc.float cimport DBL_MIN, FLT_MIN
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport exp, log1p, fabs, fabsf, sqrt, sqrtf, pow
 from libc.stdint cimport int64_t
 
@@ -109,6 +109,40 @@ def _check_common(Py_ssize_t B, Py_ssize_t h, Py_ssize_t R, Py_ssize_t V,
         raise ValueError("hsoftmax: paths (V, D), codes (V, D), lengths (V,) disagree")
 
 
+cdef Py_ssize_t _group(const int64_t* labels, Py_ssize_t B, const int64_t* paths,
+                       Py_ssize_t D, const int64_t* lengths, int64_t* node_slot,
+                       int64_t* touched, int64_t* offsets, int64_t* cursor,
+                       int64_t* occ) noexcept nogil:
+    """The occurrences (b, j) of the batch's path nodes grouped by node, as a CSR: the
+    distinct nodes ``touched[:k]`` in first-seen order, node i's occurrences
+    ``occ[offsets[i]:offsets[i + 1]]`` (as b * D + j, b increasing).  Serial, O(B D);
+    ``node_slot`` is all -1 on entry and on exit.  Returns k."""
+    cdef Py_ssize_t b, e, j, n, s, i, k = 0
+    for b in range(B):
+        e = labels[b]
+        for j in range(lengths[e]):
+            n = paths[e * D + j]
+            if node_slot[n] < 0:
+                node_slot[n] = k
+                touched[k] = n
+                offsets[k + 1] = 0
+                k = k + 1
+            offsets[node_slot[n] + 1] += 1
+    offsets[0] = 0
+    for i in range(k):
+        offsets[i + 1] += offsets[i]
+        cursor[i] = offsets[i]
+    for b in range(B):
+        e = labels[b]
+        for j in range(lengths[e]):
+            s = node_slot[paths[e * D + j]]
+            occ[cursor[s]] = b * D + j
+            cursor[s] += 1
+    for i in range(k):
+        node_slot[touched[i]] = -1
+    return k
+
+
 def forward(const floating[:, ::1] H,        # IN  (B, h)
             const floating[:, ::1] Wb,       # IN  (R, h+1) node rows (w_n, b_n)
             const int64_t[::1] labels,       # IN  (B,) in [0, V)
@@ -119,14 +153,23 @@ def forward(const floating[:, ::1] H,        # IN  (B, h)
             floating[:, ::1] sig,            # OUT (B, D) sigmoid(score) along the path
             int n_threads=1,
             floating[:, ::1] g=None,         # OUT (B, D) code - sig, when given
-            floating[:, ::1] dH=None):       # OUT (B, h) d logp / dH, with g
+            floating[:, ::1] dH=None,        # OUT (B, h) d logp / dH, with g
+            int64_t[::1] node_slot=None,     # IN/OUT (R,) all -1 on entry and on exit
+            int64_t[::1] touched=None,       # OUT as backward's, when k_out is given
+            int64_t[::1] offsets=None,       # OUT
+            int64_t[::1] cursor=None,        # scratch
+            int64_t[::1] occ=None,           # OUT
+            int64_t[::1] k_out=None):        # OUT (1,) k, the number of touched nodes
     """log s(labels[b] | H[b]) for every row b; stores the path sigmoids for backward.
 
     With ``g`` and ``dH`` it also computes the per-example part of ``backward``
     for ``dlogp = 1`` (g = code - sig, dH[b] = sum_j g_j w_n) right after each
     example's forward, while its path rows are still in L1/L2 (a separate pass
     reads them again from L3); ``backward(..., have_g_dH=True)`` then does only
-    the node rows.
+    the node rows.  With ``k_out`` (and backward's grouping buffers) one thread also
+    groups the occurrences by node, as backward does, while the others start on the
+    examples (it then joins them: the examples are shared out dynamically); backward's
+    ``grouped_k=k_out[0]`` then skips the grouping.  The same numbers either way.
     """
     cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
     cdef Py_ssize_t b, e
@@ -141,14 +184,49 @@ def forward(const floating[:, ::1] H,        # IN  (B, h)
         if labels[b] < 0 or labels[b] >= V:
             raise IndexError(f"hsoftmax.forward: label {labels[b]} outside [0, {V})")
     cdef int pf = _prefetch_rows
-    with nogil:
-        for b in prange(B, num_threads=n_threads, schedule="static"):
+    cdef bint group = k_out is not None
+    if group:
+        if not grad:
+            raise ValueError("hsoftmax.forward: grouping (k_out) needs g and dH")
+        _check_grouping(B, Wb.shape[0], D, labels, lengths, node_slot, touched, offsets,
+                        cursor, occ, k_out)
+    if not group:
+        with nogil:
+            for b in prange(B, num_threads=n_threads, schedule="static"):
+                e = labels[b]
+                _forward_row(&H[b, 0], &Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e],
+                             &logp[b], &sig[b, 0], pf)
+                if grad:
+                    _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], 1,
+                                  &sig[b, 0], &g[b, 0], &dH[b, 0], True)
+        return
+    with nogil, parallel(num_threads=n_threads):
+        if threadid() == 0:
+            k_out[0] = _group(&labels[0], B, &paths[0, 0], D, &lengths[0], &node_slot[0],
+                              &touched[0], &offsets[0], &cursor[0], &occ[0])
+        for b in prange(B, schedule="dynamic", chunksize=4):
             e = labels[b]
             _forward_row(&H[b, 0], &Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e],
                          &logp[b], &sig[b, 0], pf)
-            if grad:
-                _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], 1,
-                              &sig[b, 0], &g[b, 0], &dH[b, 0], True)
+            _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], 1,
+                          &sig[b, 0], &g[b, 0], &dH[b, 0], True)
+
+
+cdef int _check_grouping(Py_ssize_t B, Py_ssize_t R, Py_ssize_t D,
+                         const int64_t[::1] labels, const int64_t[::1] lengths,
+                         node_slot, touched, offsets, cursor, occ, k_out) except -1:
+    """The grouping buffers exist and are large enough for this batch (labels checked)."""
+    cdef Py_ssize_t b, total = 0
+    if any(a is None for a in (node_slot, touched, offsets, cursor, occ)):
+        raise ValueError("hsoftmax: grouping needs node_slot, touched, offsets, cursor, occ")
+    if node_slot.shape[0] != R or occ.shape[0] < B * D or k_out.shape[0] < 1:
+        raise ValueError("hsoftmax: node_slot (R,), occ (>= B*D,) and k_out (1,) expected")
+    for b in range(B):
+        total += lengths[labels[b]]
+    kmax = min(touched.shape[0], cursor.shape[0], offsets.shape[0] - 1)
+    if kmax < min(total, R):
+        raise ValueError(f"hsoftmax: buffers hold {kmax} rows, need up to {min(total, R)}")
+    return 0
 
 
 cdef void _backward_row(const floating* Wb, Py_ssize_t h, const int64_t* path,
@@ -199,13 +277,16 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
              bint need_dH=True,
              int n_threads=1,
              bint have_g_dH=False,
-             bint form_rows=True):
+             bint form_rows=True,
+             Py_ssize_t grouped_k=-1):
     """Gradients of sum_b dlogp[b] logp[b]; returns k, the number of touched nodes.
 
     ``have_g_dH``: ``g`` and ``dH`` already hold forward's values for dlogp = 1
     (``dlogp`` must then be all ones, and is not read); only the node rows are formed.
     ``form_rows=False``: stop after ``g``, ``dH`` and the grouping (``touched``,
     ``offsets``, ``occ``); :func:`node_rows` or :func:`node_rows_adam` form the rows later.
+    ``grouped_k >= 0``: the grouping buffers already hold this batch's grouping of
+    ``grouped_k`` nodes (:func:`forward` with ``k_out``).
     """
     cdef Py_ssize_t B = H.shape[0], h = H.shape[1], V = paths.shape[0], D = paths.shape[1]
     cdef Py_ssize_t R = Wb.shape[0], b, e, j, n, s, i, k = 0, total = 0
@@ -230,29 +311,11 @@ def backward(const floating[:, ::1] H,        # IN  (B, h) the forward's input
             e = labels[b]
             _backward_row(&Wb[0, 0], h, &paths[e, 0], &codes[e, 0], lengths[e], dlogp[b],
                           &sig[b, 0], &g[b, 0], &dH[b, 0] if need_dH else NULL, need_dH)
-        # CSR of occurrences grouped by node (serial, O(B D), first-seen node order)
-        for b in range(B):
-            e = labels[b]
-            for j in range(lengths[e]):
-                n = paths[e, j]
-                if node_slot[n] < 0:
-                    node_slot[n] = k
-                    touched[k] = n
-                    offsets[k + 1] = 0
-                    k = k + 1
-                offsets[node_slot[n] + 1] += 1
-        offsets[0] = 0
-        for i in range(k):
-            offsets[i + 1] += offsets[i]
-            cursor[i] = offsets[i]
-        for b in range(B):
-            e = labels[b]
-            for j in range(lengths[e]):
-                s = node_slot[paths[e, j]]
-                occ[cursor[s]] = b * D + j
-                cursor[s] += 1
-        for i in range(k):
-            node_slot[touched[i]] = -1
+        if grouped_k < 0:
+            k = _group(&labels[0], B, &paths[0, 0], D, &lengths[0], &node_slot[0],
+                       &touched[0], &offsets[0], &cursor[0], &occ[0])
+        else:
+            k = grouped_k
         if form_rows:
             for i in prange(k, num_threads=n_threads, schedule="guided"):
                 _node_row(&H[0, 0], h, &g[0, 0], D, &occ[0], offsets[i], offsets[i + 1],

@@ -357,6 +357,46 @@ def test_forward_with_grad_equals_separate_backward(dtype, n_threads):
                                atol=1e-6 if dtype == np.float32 else 1e-12)
 
 
+@settings(deadline=None, max_examples=25)
+@given(V=st.integers(2, 3000), h=st.integers(1, 40), B=st.integers(1, 140),
+       n_threads=st.integers(1, 4), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 1000))
+def test_grouping_in_the_forward_equals_the_backward_s(V, h, B, n_threads, dtype, seed):
+    """forward(with_grad=True) groups the occurrences by node on one thread while the
+    others start on the examples (shared out dynamically): the same grouping, the same
+    g, dH and logp as the static forward and the backward's own grouping."""
+    L, H, labels, _ = make(V, h, B=B, seed=seed, n_threads=n_threads, dtype=dtype)
+    logp = L.forward(H, labels, with_grad=True).copy()
+    dH = L.backward(1.0).copy()                 # the forward's grouping, nothing recomputed
+    k = L._k
+    got = (L.touched_rows.copy(), L._offsets[:k + 1].copy(), L._occ[:L._offsets[k]].copy(),
+           L._g[:B].copy())
+    assert (L._node_slot == -1).all()
+    np.testing.assert_array_equal(logp, L.forward(H, labels))        # the static forward
+    np.testing.assert_array_equal(L.backward(np.ones(B, dtype)), dH)  # kernel's grouping
+    assert L._k == k
+    want = (L.touched_rows, L._offsets[:k + 1], L._occ[:L._offsets[k]], L._g[:B])
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert (L._node_slot == -1).all()
+    assert len(set(got[0].tolist())) == k and got[1][-1] == L.tree.lengths[labels].sum()
+
+
+def test_forward_grouping_checks_its_buffers():
+    L, H, labels, _ = make(50, 4, B=9, seed=1)
+    L.forward(H, labels, with_grad=True)
+    t, B = L.tree, 9
+    args = (H, L.Wb, labels, t.paths, t.codes, t.lengths, L._logp_buf[:B], L._sig[:B], 1,
+            L._g[:B], L._dH_buf[:B])
+    with pytest.raises(ValueError, match="needs node_slot"):
+        hsoftmax.forward(*args, k_out=L._k_out)
+    with pytest.raises(ValueError, match="buffers hold 2 rows"):
+        hsoftmax.forward(*args, L._node_slot, L._touched[:2], L._offsets, L._cursor, L._occ,
+                         L._k_out)
+    with pytest.raises(ValueError, match="needs g and dH"):
+        hsoftmax.forward(*args[:9], k_out=L._k_out)
+
+
 def _grouping(L, H, labels, dtype):
     """Runs forward and a backward that stops before the node rows; returns what
     the row kernels take: (H, g, occ, offsets, rows)."""

@@ -89,6 +89,7 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._offsets = np.empty(kmax + 1, np.int64)
         self._cursor = np.empty(kmax, np.int64)
         self._occ = np.empty(B * D, np.int64)
+        self._k_out = np.zeros(1, np.int64)     # k of the grouping done in the forward
         self._grad_rows = np.empty((kmax, h + 1), self.dtype)
         self._scaled = np.empty((kmax, h + 1), self.dtype)
 
@@ -115,12 +116,17 @@ class HierarchicalSoftmax(OutputLayerBase):
         self._ensure_capacity(B)
         t = self.tree
         logp = self._logp_buf[:B]
-        g, dH = (self._g[:B], self._dH_buf[:B]) if with_grad else (None, None)
-        _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
-                        self._sig[:B], self.threads, g, dH)
+        if with_grad:       # ... and one thread groups the occurrences by node meanwhile
+            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
+                            self._sig[:B], self.threads, self._g[:B], self._dH_buf[:B],
+                            self._node_slot, self._touched, self._offsets, self._cursor,
+                            self._occ, self._k_out)
+        else:
+            _hs_ext.forward(H, self.Wb, labels, t.paths, t.codes, t.lengths, logp,
+                            self._sig[:B], self.threads)
         self._H, self._labels, self._B = H, labels, B
         self._have_grad = False
-        self._fwd_grad = with_grad        # g and dH hold forward's values for dlogp = 1
+        self._fwd_grad = with_grad        # g, dH and the grouping for dlogp = 1
         return logp
 
     def backward(self, dlogp=1.0, need_dH=True):
@@ -136,10 +142,14 @@ class HierarchicalSoftmax(OutputLayerBase):
         # forward's gradients serve once (the caller may overwrite dH in place)
         have = self._fwd_grad and np.ndim(dlogp) == 0 and float(dlogp) == 1.0
         self._fwd_grad = False
-        self._k = _hs_ext.backward(
-            self._H, self.Wb, self._labels, t.paths, t.codes, t.lengths, self._sig[:B], d,
-            self._g[:B], dH, self._node_slot, self._touched, self._offsets, self._cursor,
-            self._occ, self._grad_rows, need_dH, self.threads, have, False)
+        if have:            # the forward left g, dH and the grouping: nothing left to do
+            self._k = int(self._k_out[0])
+        else:
+            self._k = _hs_ext.backward(
+                self._H, self.Wb, self._labels, t.paths, t.codes, t.lengths, self._sig[:B],
+                d, self._g[:B], dH, self._node_slot, self._touched, self._offsets,
+                self._cursor, self._occ, self._grad_rows, need_dH, self.threads, False,
+                False)
         self._have_grad = True
         self._rows_formed = False       # formed on demand (grad_rows) or fused into step
         return dH if need_dH else None
