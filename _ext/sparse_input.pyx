@@ -26,8 +26,17 @@ cdef extern from "sparse_rows.h" nogil:
                            Py_ssize_t ldm, Py_ssize_t w, float* o)
     void vaeas_rowcomb_f64(const int32_t* r, const double* v, int32_t n, const double* M,
                            Py_ssize_t ldm, Py_ssize_t w, double* o)
+    int VAEAS_NONZEROS_SIMD
+    int32_t vaeas_nonzeros_f32(const float* x, Py_ssize_t D, int32_t* idx, float* val)
 
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 16   # multiply-adds below which one thread is faster
+cdef bint _simd_rows = True                # to_rows in float32: SIMD compression
+
+
+def _set_simd_rows(int on):
+    """to_rows' float32 SIMD compression on (1) or the scalar loop (0), for A/B runs."""
+    global _simd_rows
+    _simd_rows = on != 0
 
 
 cdef inline void _rowcomb(const int32_t* r, const floating* v, int32_t n, const floating* M,
@@ -65,8 +74,14 @@ def to_rows(const floating[:, ::1] x,      # IN  (B, D)
         cnt[:] = 0
         return 0
     cdef int nt = n_threads if B * D >= _SERIAL_BELOW else 1
+    cdef bint simd = False
     with nogil:
-        for i in prange(B, num_threads=nt, schedule="static"):
+        if floating is float:
+            if VAEAS_NONZEROS_SIMD and _simd_rows:  # 16 columns at a time (sparse_rows.h)
+                simd = True
+                for i in prange(B, num_threads=nt, schedule="static"):
+                    cnt[i] = vaeas_nonzeros_f32(&x[i, 0], D, &idx[i, 0], &val[i, 0])
+        for i in prange(0 if simd else B, num_threads=nt, schedule="static"):
             c = 0
             for j in range(D):              # branch-free: every element is written at the
                 t = x[i, j]                 # cursor, which moves on nonzeros only (a branch

@@ -134,8 +134,51 @@ static inline void vaeas_rowcomb_f32(const int32_t* r, const float* v, int32_t n
 }
 #undef VAEAS_ACC
 #undef VAEAS_STORE
+
+/* One row of x (D floats) as its nonzeros: idx[0:c] their columns (ascending), val[0:c]
+ * their values (x != 0: NaN counts, -0.0 does not, as in to_rows' loop); returns c.
+ * 16 columns at a time, compressed in a register and stored whole (a compress-store to
+ * memory is microcoded on Zen 4): idx and val must hold D elements; what lies past c
+ * is scratch.  Measured (batch 128 x 784, 13 % ones, 2 threads): 66 us with the scalar
+ * branch-free loop. */
+#define VAEAS_NONZEROS_SIMD 1
+static inline int32_t vaeas_nonzeros_f32(const float *x, ptrdiff_t D, int32_t *idx,
+                                         float *val)
+{
+    int32_t c = 0;
+    __m512i cols = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    const __m512 zero = _mm512_setzero_ps();
+    ptrdiff_t j = 0;
+    for (; j + 16 <= D; j += 16) {          /* c <= j: the whole vector fits at c */
+        const __m512 v = _mm512_loadu_ps(x + j);
+        const __mmask16 k = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+        _mm512_storeu_si512((void *)(idx + c), _mm512_maskz_compress_epi32(k, cols));
+        _mm512_storeu_ps(val + c, _mm512_maskz_compress_ps(k, v));
+        c += __builtin_popcount((unsigned)k);
+        cols = _mm512_add_epi32(cols, sixteen);
+    }
+    if (j < D) {
+        const __mmask16 tail = (__mmask16)((1u << (D - j)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(tail, x + j);
+        const __mmask16 k = _mm512_mask_cmp_ps_mask(tail, v, zero, _CMP_NEQ_UQ);
+        const int n = __builtin_popcount((unsigned)k);
+        const __mmask16 out = (__mmask16)((1u << n) - 1);
+        _mm512_mask_storeu_epi32(idx + c, out, _mm512_maskz_compress_epi32(k, cols));
+        _mm512_mask_storeu_ps(val + c, out, _mm512_maskz_compress_ps(k, v));
+        c += n;
+    }
+    return c;
+}
 #else
 VAEAS_DEFINE_ROWCOMB(vaeas_rowcomb_f32, float, vaeas_vf32)
+#define VAEAS_NONZEROS_SIMD 0
+static inline int32_t vaeas_nonzeros_f32(const float *x, ptrdiff_t D, int32_t *idx,
+                                         float *val)
+{
+    (void)x; (void)D; (void)idx; (void)val;     /* never called: to_rows' loop instead */
+    return 0;
+}
 #endif
 VAEAS_DEFINE_ROWCOMB(vaeas_rowcomb_f64, double, vaeas_vf64)
 

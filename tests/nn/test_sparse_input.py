@@ -72,6 +72,27 @@ def test_kernels_do_not_depend_on_the_thread_count(B, D, H, seed):
         np.testing.assert_array_equal(a, b)         # fixed summation order: bit for bit
 
 
+@pytest.mark.parametrize("D", [1, 15, 16, 17, 31, 32, 33, 784])
+def test_to_rows_special_values_and_widths(D):
+    """The SIMD row compression (16 columns at a time, a masked tail): NaN, inf and
+    subnormals count as nonzeros, -0.0 does not, as in the reference."""
+    rng = np.random.default_rng(D)
+    for dtype, simd in ((np.float32, 1), (np.float32, 0), (np.float64, 1)):
+        ext._set_simd_rows(simd)                        # float32: SIMD, then the loop
+        x = np.zeros((5, D), dtype)
+        specials = np.array([np.nan, np.inf, -np.inf, -0.0, 1e-40, 1.0, -2.5], dtype)
+        x.flat[rng.integers(0, x.size, 3 * D)] = rng.choice(specials, 3 * D)
+        x[4] = 1.0                                      # a full row
+        rows = SparseRows(5, D, dtype)
+        assert rows.load(x, 2) == pytest.approx(rows.nnz / x.size)
+        idx, val, cnt = to_rows_reference(x)
+        np.testing.assert_array_equal(rows.cnt, cnt)
+        for i in range(5):
+            np.testing.assert_array_equal(rows.idx[i, :cnt[i]], idx[i, :cnt[i]])
+            np.testing.assert_array_equal(rows.val[i, :cnt[i]], val[i, :cnt[i]])
+    ext._set_simd_rows(1)
+
+
 def test_kernels_reject_mismatched_shapes():
     rows = SparseRows(4, 10, np.float32)
     rows.load(np.zeros((4, 10), np.float32))
