@@ -397,6 +397,27 @@ def test_forward_grouping_checks_its_buffers():
         hsoftmax.forward(*args[:9], k_out=L._k_out)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_backward_takes_the_forward_s_grouping(n_threads):
+    """hsoftmax.backward(grouped_k=k) skips its own grouping: the node rows it forms
+    from the forward's grouping equal those of a backward that groups."""
+    L, H, labels, _ = make(300, 6, B=20, seed=2, n_threads=n_threads)
+    t, B = L.tree, 20
+    L.forward(H, labels)
+    L.backward(1.0)
+    want = L.touched_rows.copy(), L.grad_rows.copy()
+    L.forward(H, labels, with_grad=True)
+    k = int(L._k_out[0])
+    rows = np.full_like(L._grad_rows, np.nan)
+    got_k = hsoftmax.backward(H, L.Wb, labels, t.paths, t.codes, t.lengths, L._sig[:B],
+                              np.ones(B), L._g[:B], L._dH_buf[:B], L._node_slot, L._touched,
+                              L._offsets, L._cursor, L._occ, rows, True, n_threads, True,
+                              True, k)
+    assert got_k == k == len(want[0])
+    np.testing.assert_array_equal(L._touched[:k], want[0])
+    np.testing.assert_array_equal(rows[:k], want[1])
+
+
 def _grouping(L, H, labels, dtype):
     """Runs forward and a backward that stops before the node rows; returns what
     the row kernels take: (H, g, occ, offsets, rows)."""
