@@ -169,3 +169,92 @@ def softplus_f32(const float[::1] l, float[::1] out):
         raise ValueError("softplus_f32: out must have the length of l")
     for i in range(l.shape[0]):
         out[i] = vaeas_softplusf(l[i])
+
+
+cdef extern from "latent.h" nogil:
+    void vaeas_latent_forward_f32(const float* enc, const float* std, const float* eps,
+                                  float* z, float* var, float* kl_i, Py_ssize_t B,
+                                  Py_ssize_t d)
+    void vaeas_latent_forward_f64(const double* enc, const double* std, const double* eps,
+                                  double* z, double* var, double* kl_i, Py_ssize_t B,
+                                  Py_ssize_t d)
+    void vaeas_latent_backward_f32(const float* enc, const float* std, const float* eps,
+                                   const float* var, const float* dz, float* denc,
+                                   float c_mu, float c_lv, Py_ssize_t B, Py_ssize_t d)
+    void vaeas_latent_backward_f64(const double* enc, const double* std, const double* eps,
+                                   const double* var, const double* dz, double* denc,
+                                   double c_mu, double c_lv, Py_ssize_t B, Py_ssize_t d)
+
+
+cdef str _latent_shapes(Py_ssize_t encB, Py_ssize_t encD, shapes):
+    """'' when every (name, rows, cols) in shapes is (B, d) with enc (B, 2d), else why not."""
+    if encD % 2:
+        return f"enc must have an even number of columns (mu | logvar), got {encD}"
+    cdef Py_ssize_t d = encD // 2
+    for name, r, c in shapes:
+        if r != encB or c != d:
+            return f"{name} must be ({encB}, {d}) (enc is ({encB}, {encD})), got ({r}, {c})"
+    return ""
+
+
+def latent_forward(const floating[:, ::1] enc,   # IN  (B, 2d): mu | logvar
+                   const floating[:, ::1] std,   # IN  (B, d) exp(logvar / 2)
+                   const floating[:, ::1] eps,   # IN  (B, d) standard normal noise
+                   floating[:, ::1] z,           # OUT (B, d) mu + std eps
+                   floating[:, ::1] var,         # OUT (B, d) std^2
+                   floating[::1] kl_i):          # OUT (B,) KL(q(z|x_b) || N(0, I))
+    """The VAE's latent layer forward in one pass (see _ext/latent.h); the bits of
+    ``z = std * eps + mu``, ``var = std * std`` in NumPy, and
+    ``kl_i = (sum_j mu^2 + var - logvar - d) / 2`` (summed in double).
+    NumPy reference: ``vaeas_np.models.vae.latent_forward_reference``."""
+    cdef Py_ssize_t B = enc.shape[0], d = enc.shape[1] // 2
+    why = _latent_shapes(B, enc.shape[1], [("std", std.shape[0], std.shape[1]),
+                                           ("eps", eps.shape[0], eps.shape[1]),
+                                           ("z", z.shape[0], z.shape[1]),
+                                           ("var", var.shape[0], var.shape[1]),
+                                           ("kl_i", kl_i.shape[0], d)])
+    if why:
+        raise ValueError("latent_forward: " + why)
+    if B == 0 or d == 0:
+        if B:
+            kl_i[:] = 0
+        return
+    with nogil:
+        if floating is float:
+            vaeas_latent_forward_f32(&enc[0, 0], &std[0, 0], &eps[0, 0], &z[0, 0], &var[0, 0],
+                                     &kl_i[0], B, d)
+        else:
+            vaeas_latent_forward_f64(&enc[0, 0], &std[0, 0], &eps[0, 0], &z[0, 0], &var[0, 0],
+                                     &kl_i[0], B, d)
+
+
+def latent_backward(const floating[:, ::1] enc,  # IN  (B, 2d): mu | logvar
+                    const floating[:, ::1] std,  # IN  (B, d)
+                    const floating[:, ::1] eps,  # IN  (B, d)
+                    const floating[:, ::1] var,  # IN  (B, d) from latent_forward
+                    const floating[:, ::1] dz,   # IN  (B, d) dL/dz
+                    floating[:, ::1] denc,       # OUT (B, 2d): dL/dmu | dL/dlogvar
+                    double c_mu, double c_lv):
+    """dL/dmu = mu c_mu + dz, dL/dlogvar = dz eps std / 2 + (var - 1) c_lv, in one pass
+    (c_mu = beta / B, c_lv = beta / (2B): the beta * KL term), with the bits of the same
+    statements in NumPy, each constant rounded to the dtype once (see _ext/latent.h).
+    NumPy reference: ``vaeas_np.models.vae.latent_backward_reference``."""
+    cdef Py_ssize_t B = enc.shape[0], d = enc.shape[1] // 2
+    why = _latent_shapes(B, enc.shape[1], [("std", std.shape[0], std.shape[1]),
+                                           ("eps", eps.shape[0], eps.shape[1]),
+                                           ("var", var.shape[0], var.shape[1]),
+                                           ("dz", dz.shape[0], dz.shape[1])])
+    if not why and (denc.shape[0] != B or denc.shape[1] != enc.shape[1]):
+        why = (f"denc must be ({B}, {enc.shape[1]}) like enc, got "
+               f"({denc.shape[0]}, {denc.shape[1]})")
+    if why:
+        raise ValueError("latent_backward: " + why)
+    if B == 0 or d == 0:
+        return
+    with nogil:
+        if floating is float:
+            vaeas_latent_backward_f32(&enc[0, 0], &std[0, 0], &eps[0, 0], &var[0, 0],
+                                      &dz[0, 0], &denc[0, 0], <float>c_mu, <float>c_lv, B, d)
+        else:
+            vaeas_latent_backward_f64(&enc[0, 0], &std[0, 0], &eps[0, 0], &var[0, 0],
+                                      &dz[0, 0], &denc[0, 0], c_mu, c_lv, B, d)

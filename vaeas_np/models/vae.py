@@ -190,7 +190,7 @@ class VAE:
                 "eps": np.empty((b, d), dt), "std": np.empty((b, d), dt),
                 "z": np.empty((b, d), dt), "dlogits": np.empty((b, D), dt),
                 "denc": np.empty((b, 2 * d), dt),
-                "var": np.empty((b, d), dt), "kl_terms": np.empty((b, d), dt),
+                "var": np.empty((b, d), dt),
                 "kl_i": np.empty(b, dt), "ll_rows": np.empty(b)}
         return buf
 
@@ -211,11 +211,12 @@ class VAE:
         buf = self._buffers_for(B)
         enc = self.encoder_.forward(x)
         mu, logvar = enc[:, :d], enc[:, d:]
-        std, z = buf["std"], buf["z"]
+        std, z, var, kl_i = buf["std"], buf["z"], buf["var"], buf["kl_i"]
         np.multiply(logvar, 0.5, out=std)
         np.exp(std, out=std)                            # std = exp(logvar / 2)
-        np.multiply(std, eps, out=z)
-        z += mu                                         # z = mu + std * eps
+        # z = mu + std * eps, var = std^2 and the KL per example
+        # 0.5 sum_d (mu^2 + var - 1 - logvar), one compiled pass (latent_forward_reference)
+        _fused.latent_forward(enc, std, eps, z, var, kl_i)
         logits = self.decoder_.forward(z)
 
         # Bernoulli NLL sum_d softplus(l) - x l and its gradient (sigmoid(l) - x) / B,
@@ -223,16 +224,6 @@ class VAE:
         ll, dlogits = buf["ll_rows"], buf["dlogits"]
         _fused.bernoulli_rows(x, logits, 1, ll, dlogits, 1.0 / B, self._nt)
         recon = -float(ll.sum()) / B
-        # KL per example: 0.5 sum_d (mu^2 + var - 1 - logvar)
-        var, kl_i = buf["var"], buf["kl_i"]
-        np.multiply(std, std, out=var)
-        t = buf["kl_terms"]
-        np.multiply(mu, mu, out=t)
-        t += var
-        t -= logvar
-        np.sum(t, axis=1, out=kl_i)
-        kl_i -= d
-        kl_i *= 0.5
         kl = float(kl_i.mean())
         stats = {"recon": recon, "kl": kl}
         self._latent_extra_forward(z, idx, mu, logvar, kl_i, stats)
@@ -245,17 +236,12 @@ class VAE:
         dz = self.decoder_.backward(dlogits, optimizer=opt.get("decoder"))   # dL/dz (recon)
         if extra is not None:
             dz += extra
-        # through z = mu + std * eps and the beta * KL term
+        # through z = mu + std * eps and the beta * KL term, one compiled pass:
+        # dL/dmu = dz + beta mu / B, dL/dlogvar = dz eps std / 2 + beta (var - 1) / (2B)
         denc = buf["denc"]
-        dmu, dlv = denc[:, :d], denc[:, d:]
-        np.multiply(mu, beta / B, out=dmu)
-        dmu += dz                                       # dL/dmu = dz + beta mu / B
-        np.multiply(dz, eps, out=dlv)
-        dlv *= std
-        dlv *= 0.5                                      # dz * eps * std / 2
-        np.subtract(var, 1.0, out=t)
-        t *= 0.5 * beta / B
-        dlv += t                                        # + beta (e^logvar - 1) / (2B)
+        if not dz.flags.c_contiguous:
+            dz = np.ascontiguousarray(dz)
+        _fused.latent_backward(enc, std, eps, var, dz, denc, beta / B, 0.5 * beta / B)
         self.encoder_.backward(denc, need_input_grad=False, optimizer=opt.get("encoder"))
         return stats
 
@@ -513,6 +499,39 @@ class VAE:
             self.rngs_[k].bit_generator.state = st
         self.epoch_ = meta["epoch"]
         self.history_ = meta["history"]
+
+
+def latent_forward_reference(enc, std, eps):
+    """NumPy reference of ``_ext.fused.latent_forward``: (z, var, kl_i) from the encoder's
+    output enc = [mu | logvar] (B, 2d), std = exp(logvar / 2) and the noise eps (B, d)."""
+    d = enc.shape[1] // 2
+    mu, logvar = enc[:, :d], enc[:, d:]
+    z = np.multiply(std, eps)
+    z += mu
+    var = np.multiply(std, std)
+    t = np.multiply(mu, mu)
+    t += var
+    t -= logvar
+    kl_i = 0.5 * (t.sum(axis=1, dtype=np.float64) - d)
+    return z, var, kl_i.astype(enc.dtype)
+
+
+def latent_backward_reference(enc, std, eps, var, dz, beta, B):
+    """NumPy reference of ``_ext.fused.latent_backward``: dL/d[mu | logvar] (B, 2d) from
+    dL/dz and the beta * KL term of the batch-mean objective."""
+    d = enc.shape[1] // 2
+    mu = enc[:, :d]
+    denc = np.empty_like(enc)
+    dmu, dlv = denc[:, :d], denc[:, d:]
+    np.multiply(mu, beta / B, out=dmu)
+    dmu += dz                                       # dL/dmu = dz + beta mu / B
+    np.multiply(dz, eps, out=dlv)
+    dlv *= std
+    dlv *= 0.5                                      # dz * eps * std / 2
+    t = np.subtract(var, 1.0)
+    t *= 0.5 * beta / B
+    dlv += t                                        # + beta (e^logvar - 1) / (2B)
+    return denc
 
 
 def _sigmoid(x):
