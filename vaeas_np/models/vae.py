@@ -239,8 +239,6 @@ class VAE:
         # through z = mu + std * eps and the beta * KL term, one compiled pass:
         # dL/dmu = dz + beta mu / B, dL/dlogvar = dz eps std / 2 + beta (var - 1) / (2B)
         denc = buf["denc"]
-        if not dz.flags.c_contiguous:
-            dz = np.ascontiguousarray(dz)
         _fused.latent_backward(enc, std, eps, var, dz, denc, beta / B, 0.5 * beta / B)
         self.encoder_.backward(denc, need_input_grad=False, optimizer=opt.get("encoder"))
         return stats
