@@ -23,7 +23,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport intptr_t
 from libc.stdlib cimport free, malloc
 from numpy.random cimport bitgen_t
-from numpy.random.c_distributions cimport random_standard_normal_fill
+from numpy.random.c_distributions cimport (random_standard_normal_fill,
+                                          random_standard_normal_fill_f)
 
 import numpy as np
 
@@ -97,3 +98,64 @@ def posterior_samples(generators, const double[:, ::1] mu, const double[:, ::1] 
             free(row)
     if failed:
         raise MemoryError("posterior_samples: no memory for a row of noise")
+
+
+cdef struct _fill_job:
+    bitgen_t* bitgen
+    Py_ssize_t n
+    float* out32
+    double* out64
+
+
+cdef void _run_fill_job(void* p) noexcept nogil:
+    """The side job of :class:`NormalFill` (``sparse_input.load_rows_cols`` runs it)."""
+    cdef _fill_job* job = <_fill_job*>p
+    if job.out32 != NULL:
+        random_standard_normal_fill_f(job.bitgen, job.n, job.out32)
+    else:
+        random_standard_normal_fill(job.bitgen, job.n, job.out64)
+
+
+cdef class NormalFill:
+    """``generator.standard_normal(out=out, dtype=out.dtype)`` as a C job that a compiled
+    kernel runs on one of its threads (``sparse_input.load_rows_cols(..., side=f.fn,
+    side_ctx=f.ctx)``), with exactly the numbers and the generator state afterwards of
+    that call: both use NumPy's ``random_standard_normal_fill(_f)``.
+
+    ``out``: C-contiguous, writable float32 or float64.  While the job may run, hold
+    :attr:`lock` (the bit generator's lock, as the Generator's own methods do).
+    """
+    cdef _fill_job job
+    cdef readonly object generator, out, lock
+    cdef readonly intptr_t fn, ctx
+
+    def __init__(self, generator, out):
+        if not isinstance(out, np.ndarray) or out.dtype not in (np.float32, np.float64):
+            raise TypeError("NormalFill: out must be a float32 or float64 numpy array")
+        if not (out.flags.c_contiguous and out.flags.writeable):
+            raise ValueError("NormalFill: out must be C-contiguous and writable")
+        ptr = int(_bit_generator_pointers([generator], 1, 1, "NormalFill")[0])
+        self.generator, self.out = generator, out
+        self.lock = generator.bit_generator.lock
+        self.job.bitgen = <bitgen_t*><intptr_t>ptr
+        self.job.n = out.size
+        cdef float[::1] o32
+        cdef double[::1] o64
+        self.job.out32 = NULL
+        self.job.out64 = NULL
+        if out.size:
+            if out.dtype == np.float32:
+                o32 = out.reshape(-1)
+                self.job.out32 = &o32[0]
+            else:
+                o64 = out.reshape(-1)
+                self.job.out64 = &o64[0]
+        self.fn = <intptr_t>&_run_fill_job
+        self.ctx = <intptr_t>&self.job
+
+    def __call__(self):
+        """Run the job here (holding the lock): the same as the generator call."""
+        with self.lock:
+            with nogil:
+                _run_fill_job(&self.job)
+        return self.out

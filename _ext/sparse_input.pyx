@@ -18,7 +18,7 @@ reads only its columns of W or delta.  NumPy references:
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, intptr_t
 
 cdef extern from "sparse_rows.h" nogil:
     int VAEAS_SPARSE_CH
@@ -28,6 +28,12 @@ cdef extern from "sparse_rows.h" nogil:
                            Py_ssize_t ldm, Py_ssize_t w, double* o)
     int VAEAS_NONZEROS_SIMD
     int32_t vaeas_nonzeros_f32(const float* x, Py_ssize_t D, int32_t* idx, float* val)
+    ctypedef void (*vaeas_side_fn)(void* ctx) noexcept nogil
+    Py_ssize_t vaeas_load_rows_cols_f32(const float* x, Py_ssize_t B, Py_ssize_t D,
+                                        int32_t* idx, float* val, int32_t* cnt, int32_t* cptr,
+                                        int32_t* crow, float* cval, Py_ssize_t cap,
+                                        int* cols_built, vaeas_side_fn side, void* ctx,
+                                        int n_threads)
 
 cdef Py_ssize_t _SERIAL_BELOW = 1 << 16   # multiply-adds below which one thread is faster
 cdef bint _simd_rows = True                # to_rows in float32: SIMD compression
@@ -94,6 +100,48 @@ def to_rows(const floating[:, ::1] x,      # IN  (B, D)
     return nnz
 
 
+def load_rows_cols(const float[:, ::1] x,    # IN  (B, D)
+                   int32_t[:, ::1] idx,         # OUT (B, D) as to_rows
+                   float[:, ::1] val,           # OUT (B, D) as to_rows
+                   int32_t[::1] cnt,            # OUT (B,) as to_rows
+                   int32_t[::1] cptr,           # OUT (D + 1,) x's columns, as rows_t_matmul
+                   int32_t[::1] crow,           # OUT (cap,)   builds them (when they fit:
+                   float[::1] cval,             # OUT (cap,)   nnz <= cap)
+                   int n_threads=1,
+                   intptr_t side=0,             # IN  void (*)(void*) or 0: a serial job
+                   intptr_t side_ctx=0):        # IN  its argument
+    """``to_rows`` and x's columns in one parallel region (float32), with an optional
+    serial job of the caller's (``side(side_ctx)``, a C function that needs no GIL, such
+    as :class:`vaeas_np._ext.noise.NormalFill`) run by one thread meanwhile.
+
+    Returns ``(nnz, columns_built)``: the number of nonzeros, and whether cptr, crow,
+    cval hold x's columns (they do when nnz <= len(crow)), which ``rows_t_matmul(...,
+    columns_ready=True)`` then uses as they are.
+    """
+    cdef Py_ssize_t B = x.shape[0], D = x.shape[1], cap = min(crow.shape[0], cval.shape[0])
+    if (idx.shape[0] != B or idx.shape[1] != D or val.shape[0] != B or val.shape[1] != D
+            or cnt.shape[0] != B or cptr.shape[0] != D + 1):
+        raise ValueError("load_rows_cols: idx and val must have x's shape (B, D), cnt B and "
+                         "cptr D + 1 entries")
+    if (side == 0) != (side_ctx == 0):
+        raise ValueError("load_rows_cols: side and side_ctx go together")
+    if B == 0 or D == 0:
+        if side:
+            (<vaeas_side_fn>side)(<void*>side_ctx)
+        cnt[:] = 0
+        cptr[:] = 0
+        return 0, True
+    cdef int nt = n_threads if (side or B * D >= _SERIAL_BELOW) else 1
+    cdef int built = 0
+    cdef Py_ssize_t nnz
+    with nogil:
+        nnz = vaeas_load_rows_cols_f32(&x[0, 0], B, D, &idx[0, 0], &val[0, 0], &cnt[0],
+                                       &cptr[0], &crow[0] if cap > 0 else NULL,
+                                       &cval[0] if cap > 0 else NULL, cap, &built,
+                                       <vaeas_side_fn>side, <void*>side_ctx, max(nt, 1))
+    return nnz, built != 0
+
+
 def rows_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
                 const int32_t[::1] cnt,      # IN  x as padded rows (B, D)
                 const floating[:, ::1] W,    # IN  (D, H)
@@ -128,8 +176,10 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
                   int32_t[::1] cptr,          # SCRATCH (D + 1,)
                   int32_t[::1] crow,          # SCRATCH (>= nnz,)
                   floating[::1] cval,         # SCRATCH (>= nnz,)
-                  int n_threads=1):
-    """dW = x.T @ delta for x given as padded sparse rows (x's columns built on the way)."""
+                  int n_threads=1,
+                  bint columns_ready=False):  # IN  cptr, crow, cval hold x's columns
+    """dW = x.T @ delta for x given as padded sparse rows (x's columns built on the way,
+    unless ``columns_ready``: ``load_rows_cols`` built them)."""
     cdef Py_ssize_t B = idx.shape[0], D = idx.shape[1], H = delta.shape[1]
     cdef Py_ssize_t q, c0, w, i, j, k, p
     cdef Py_ssize_t nq = (H + VAEAS_SPARSE_CH - 1) // VAEAS_SPARSE_CH
@@ -146,25 +196,29 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
         dW[:, :] = 0
         return
     cdef int nt = n_threads if nnz * H >= _SERIAL_BELOW else 1
+    if columns_ready and cptr[D] != nnz:
+        raise ValueError(f"rows_t_matmul: the columns hold {cptr[D]} nonzeros, the rows "
+                         f"{nnz}: load the batch again")
     with nogil:
-        # x's columns (CSC), rows ascending within each column: count, prefix, fill
-        for j in range(D + 1):
-            cptr[j] = 0
-        for i in range(B):
-            for k in range(cnt[i]):
-                cptr[idx[i, k] + 1] += 1
-        for j in range(D):
-            cptr[j + 1] += cptr[j]
-        for i in range(B):                  # cptr[j] is column j's fill cursor here
-            for k in range(cnt[i]):
-                j = idx[i, k]
-                p = cptr[j]
-                crow[p] = <int32_t>i
-                cval[p] = val[i, k]
-                cptr[j] = <int32_t>(p + 1)
-        for j in range(D, 0, -1):           # cursors -> starts again
-            cptr[j] = cptr[j - 1]
-        cptr[0] = 0
+        if not columns_ready:
+            # x's columns (CSC), rows ascending within each column: count, prefix, fill
+            for j in range(D + 1):
+                cptr[j] = 0
+            for i in range(B):
+                for k in range(cnt[i]):
+                    cptr[idx[i, k] + 1] += 1
+            for j in range(D):
+                cptr[j + 1] += cptr[j]
+            for i in range(B):              # cptr[j] is column j's fill cursor here
+                for k in range(cnt[i]):
+                    j = idx[i, k]
+                    p = cptr[j]
+                    crow[p] = <int32_t>i
+                    cval[p] = val[i, k]
+                    cptr[j] = <int32_t>(p + 1)
+            for j in range(D, 0, -1):       # cursors -> starts again
+                cptr[j] = cptr[j - 1]
+            cptr[0] = 0
         for q in prange(nq, num_threads=nt, schedule="static"):
             c0 = q * VAEAS_SPARSE_CH
             w = min(<Py_ssize_t>VAEAS_SPARSE_CH, H - c0)

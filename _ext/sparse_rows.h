@@ -182,4 +182,111 @@ static inline int32_t vaeas_nonzeros_f32(const float *x, ptrdiff_t D, int32_t *i
 #endif
 VAEAS_DEFINE_ROWCOMB(vaeas_rowcomb_f64, double, vaeas_vf64)
 
+
+/* A float32 batch x (B, D) as rows (idx, val, cnt, as to_rows) and as columns (cptr
+ * (D + 1), crow, cval: column j's nonzeros at [cptr[j], cptr[j + 1]), rows ascending;
+ * what rows_t_matmul needs for x.T @ delta), in one parallel region.  The threads take
+ * tasks in this order from a shared counter:
+ *
+ *   side(ctx), when side is not NULL: a serial job of the caller's that would otherwise
+ *       run while the other threads wait (the training step's noise draw, noise.pyx);
+ *   the rows, VAEAS_LOAD_ROWS at a time;
+ *   the columns, from the rows (count per column, prefix, fill), once every row is done
+ *       (the thread that takes this task waits for the rows still being built; all of
+ *       them have been taken by then, by threads that wait for nothing), and when they
+ *       fit: *cols_built = 1 if the nonzeros number at most cap, else 0.
+ *
+ * With two threads one runs the side job while the other builds the rows and then the
+ * columns.  Every output is written by one task and depends on x alone: the same bits
+ * whichever thread ran what.  Nonzero means x != 0 (NaN counts, -0.0 does not), as in
+ * to_rows.  Returns the number of nonzeros. */
+#define VAEAS_LOAD_ROWS 16
+typedef void (*vaeas_side_fn)(void *ctx);
+
+static inline int32_t vaeas_row_nonzeros_f32(const float *x, ptrdiff_t D, int32_t *idx,
+                                             float *val)
+{
+#if VAEAS_NONZEROS_SIMD
+    return vaeas_nonzeros_f32(x, D, idx, val);
+#else
+    int32_t c = 0;
+    for (ptrdiff_t j = 0; j < D; j++) {     /* branch-free, as to_rows' loop */
+        const float t = x[j];
+        idx[c] = (int32_t)j;
+        val[c] = t;
+        c += t != 0.0f;
+    }
+    return c;
+#endif
+}
+
+/* columns of the rows (idx, val, cnt) of a (B, D) batch: count, prefix, fill */
+static void vaeas_rows_to_columns_f32(const int32_t *idx, const float *val,
+                                      const int32_t *cnt, ptrdiff_t B, ptrdiff_t D,
+                                      int32_t *cptr, int32_t *crow, float *cval,
+                                      ptrdiff_t cap, int *cols_built)
+{
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t i = 0; i < B; i++) nnz += cnt[i];
+    if (nnz > cap) {
+        *cols_built = 0;
+        return;
+    }
+    for (ptrdiff_t j = 0; j <= D; j++) cptr[j] = 0;
+    for (ptrdiff_t i = 0; i < B; i++) {
+        const int32_t *r = idx + i * D;
+        for (int32_t k = 0; k < cnt[i]; k++) cptr[r[k] + 1]++;
+    }
+    for (ptrdiff_t j = 0; j < D; j++) cptr[j + 1] += cptr[j];
+    for (ptrdiff_t i = 0; i < B; i++) {       /* cptr[j]: column j's fill cursor */
+        const int32_t *r = idx + i * D;
+        const float *v = val + i * D;
+        for (int32_t k = 0; k < cnt[i]; k++) {
+            const int32_t p = cptr[r[k]]++;
+            crow[p] = (int32_t)i;
+            cval[p] = v[k];
+        }
+    }
+    for (ptrdiff_t j = D; j > 0; j--) cptr[j] = cptr[j - 1];  /* cursors -> starts */
+    cptr[0] = 0;
+    *cols_built = 1;
+}
+
+static ptrdiff_t vaeas_load_rows_cols_f32(const float *x, ptrdiff_t B, ptrdiff_t D,
+                                          int32_t *idx, float *val, int32_t *cnt,
+                                          int32_t *cptr, int32_t *crow, float *cval,
+                                          ptrdiff_t cap, int *cols_built,
+                                          vaeas_side_fn side, void *ctx, int n_threads)
+{
+    const ptrdiff_t chunks = (B + VAEAS_LOAD_ROWS - 1) / VAEAS_LOAD_ROWS;
+    const ptrdiff_t cols_task = 1 + chunks;
+    ptrdiff_t next = side ? 0 : 1, done = 0;
+    *cols_built = 0;
+    #pragma omp parallel num_threads(n_threads > 1 ? n_threads : 1)
+    for (;;) {
+        const ptrdiff_t t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+        if (t > cols_task) break;
+        if (t == 0) {
+            side(ctx);
+        } else if (t < cols_task) {
+            const ptrdiff_t i0 = (t - 1) * VAEAS_LOAD_ROWS;
+            const ptrdiff_t i1 = i0 + VAEAS_LOAD_ROWS < B ? i0 + VAEAS_LOAD_ROWS : B;
+            for (ptrdiff_t i = i0; i < i1; i++)
+                cnt[i] = vaeas_row_nonzeros_f32(x + i * D, D, idx + i * D, val + i * D);
+            __atomic_fetch_add(&done, 1, __ATOMIC_RELEASE);
+        } else {
+            while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < chunks)
+#if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+#else
+                ;
+#endif
+            vaeas_rows_to_columns_f32(idx, val, cnt, B, D, cptr, crow, cval, cap, cols_built);
+        }
+    }
+    ptrdiff_t nnz = 0;
+    for (ptrdiff_t i = 0; i < B; i++) nnz += cnt[i];
+    return nnz;
+}
+
 #endif

@@ -215,6 +215,39 @@ def test_compiled_normal_fill_is_numpys_standard_normal(G, n, d, threads, seed):
                                   [r.standard_normal(3) for r in refs])
 
 
+@settings(deadline=None, max_examples=25)
+@given(st.lists(st.integers(0, 9), min_size=0, max_size=3), st.booleans(),
+       st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_normal_fill_job_is_the_generators_call(shape, single, calls, seed):
+    """_ext.noise.NormalFill (the training step's noise, drawn by a kernel's spare
+    thread) gives generator.standard_normal(out=out, dtype=out.dtype): the same numbers,
+    the generator left in the same state, call after call into the same buffer."""
+    from vaeas_np._ext import noise
+    dtype = np.float32 if single else np.float64
+    gen, ref = np.random.default_rng(seed), np.random.default_rng(seed)
+    out = np.full(shape, np.nan, dtype)
+    job = noise.NormalFill(gen, out)
+    for _ in range(calls):
+        assert job() is out
+        np.testing.assert_array_equal(out, ref.standard_normal(shape, dtype=dtype))
+    assert gen.bit_generator.state == ref.bit_generator.state
+
+
+def test_normal_fill_job_rejects_bad_buffers():
+    from vaeas_np._ext import noise
+    g = np.random.default_rng(0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        noise.NormalFill(g, np.empty(4, np.float16))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        noise.NormalFill(g, [0.0, 1.0])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        noise.NormalFill(g, np.empty((4, 4))[:, ::2])
+    ro = np.empty(4)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        noise.NormalFill(g, ro)
+
+
 def test_compiled_normal_fill_rejects_bad_arguments():
     from vaeas_np._ext import noise
     g = [np.random.default_rng(0), np.random.default_rng(1)]

@@ -195,3 +195,39 @@ def test_training_step_allocates_no_arrays(kind):
         tracemalloc.stop()
     one_array = 128 * 256 * 4
     assert peak < one_array / 4, f"a training step allocated {peak} bytes"
+
+
+@pytest.mark.parametrize("kind", ["VAE", "VAEAS"])
+@pytest.mark.parametrize("density", [0.13, 0.5])
+def test_noise_drawn_during_the_forward_trains_the_same(kind, density, monkeypatch):
+    """The training step's noise is drawn by a spare thread of the encoder's sparse input
+    loading (density 0.13), or first where that does not run (0.5): the parameters and
+    the generator come out the same bits as with the noise drawn in Python."""
+    import vaeas_np.models.vae as vae_module
+    from vaeas_np import VAEAS
+    from vaeas_np._threads import thread_limits
+    cls = VAE if kind == "VAE" else VAEAS
+    X = (np.random.default_rng(0).random((300, 200)) < density).astype(np.float32)
+    runs = []
+    for compiled_noise in (True, False):
+        if not compiled_noise:
+            monkeypatch.setattr(vae_module, "_noise", None)
+        model = cls(latent_dim=6, encoder_layers=(64, 64), decoder_layers=(64,), seed=4,
+                    verbose=False, n_threads=2,
+                    **({"classifier_layers": (32,)} if kind == "VAEAS" else {}))
+        model._validate_params()
+        model._make_rngs()
+        model._build(200, X.mean(0))
+        if kind == "VAEAS":
+            model._setup_fit(X)
+        with thread_limits(2) as nt:
+            model._nt = nt
+            for net in model._networks():
+                net.n_threads = nt
+            for s in range(4):
+                model._train_step(X[s * 64:(s + 1) * 64], np.arange(s * 64, (s + 1) * 64))
+        assert hasattr(model, "_noise_jobs") == compiled_noise
+        runs.append((np.concatenate([n.params for n in model._networks()]),
+                     model.rngs_["noise"].bit_generator.state))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]

@@ -143,3 +143,65 @@ def test_mlp_sparse_path_equals_dense_path(density, sparse_taken):
         net.backward(dy.copy(), need_input_grad=False)
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(nets[0].grads, nets[1].grads, rtol=1e-12, atol=1e-12)
+
+
+def _columns_reference(x):
+    """(cptr, crow, cval): x's nonzeros column by column, rows ascending."""
+    cols = [np.flatnonzero(x[:, j]) for j in range(x.shape[1])]
+    cptr = np.concatenate([[0], np.cumsum([len(c) for c in cols])]).astype(np.int32)
+    crow = np.concatenate(cols + [np.zeros(0, np.int64)]).astype(np.int32)
+    cval = np.concatenate([x[c, j] for j, c in enumerate(cols)] + [np.zeros(0, x.dtype)])
+    return cptr, crow, cval
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@given(B=st.integers(0, 70), D=st.integers(0, 200), density=st.floats(0, 0.4),
+       seed=st.integers(0, 2**32 - 1))
+def test_load_builds_the_columns_and_runs_the_side_job(n_threads, B, D, density, seed):
+    """float32 load: the rows, x's columns (when they fit the buffers sized for
+    MAX_DENSITY) and a NormalFill side job, whatever thread ran which; t_matmul on the
+    loaded columns equals t_matmul building its own, bit for bit."""
+    from vaeas_np._ext import noise
+    rng = np.random.default_rng(seed)
+    x = sparse_batch(rng, B, D, density, False, np.float32)
+    if x.size:
+        x.flat[rng.integers(0, x.size)] = np.nan             # a nonzero too
+    rows = SparseRows(B, D, np.float32)
+    eps, gen, twin = np.empty((B, 7), np.float32), np.random.default_rng(seed), \
+        np.random.default_rng(seed)
+    rows.load(x, n_threads, side=noise.NormalFill(gen, eps))
+    np.testing.assert_array_equal(eps, twin.standard_normal((B, 7), dtype=np.float32))
+    assert gen.bit_generator.state == twin.bit_generator.state
+    nnz = np.count_nonzero(x)
+    assert rows.nnz == nnz and rows.columns_ready == (nnz <= rows.crow.shape[0])
+    idx, val, cnt = to_rows_reference(x)
+    np.testing.assert_array_equal(rows.cnt, cnt)
+    if rows.columns_ready:
+        cptr, crow, cval = _columns_reference(x)
+        np.testing.assert_array_equal(rows.cptr, cptr)
+        np.testing.assert_array_equal(rows.crow[:nnz], crow)
+        np.testing.assert_array_equal(rows.cval[:nnz], cval)
+    delta = rng.standard_normal((B, 33)).astype(np.float32)
+    got = rows.t_matmul(delta, np.empty((D, 33), np.float32), n_threads)
+    rows.columns_ready = False                               # built again by t_matmul
+    want = rows.t_matmul(delta, np.empty((D, 33), np.float32), n_threads)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_t_matmul_rejects_columns_of_another_batch():
+    rng = np.random.default_rng(1)
+    rows = SparseRows(6, 20, np.float32)
+    rows.load(sparse_batch(rng, 6, 20, 0.2, True, np.float32))
+    rows.cptr[-1] += 1                                       # as if another batch's
+    with pytest.raises(ValueError, match="load the batch again"):
+        rows.t_matmul(np.zeros((6, 3), np.float32), np.zeros((20, 3), np.float32))
+
+
+def test_float64_load_runs_the_side_job_first():
+    from vaeas_np._ext import noise
+    x = np.eye(4)
+    eps, gen = np.empty(5), np.random.default_rng(3)
+    rows = SparseRows(4, 4, np.float64)
+    rows.load(x, 2, side=noise.NormalFill(gen, eps))
+    np.testing.assert_array_equal(eps, np.random.default_rng(3).standard_normal(5))
+    assert not rows.columns_ready

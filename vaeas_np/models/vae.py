@@ -25,6 +25,10 @@ from ..errors import (InvalidInputError, InvalidParameterError, NotFittedError,
 from ..nn import MLP, Adam
 from ..nn.activations import ACTIVATIONS
 from .._ext import fused as _fused
+try:
+    from .._ext import noise as _noise
+except ImportError:         # built without NumPy's libnpyrandom: noise drawn in Python
+    _noise = None
 from ..metrics._bernoulli import bernoulli_loglik
 
 _BINARIZE = ("dynamic", "static", "threshold")
@@ -195,7 +199,7 @@ class VAE:
         return buf
 
     # ------------------------------------------------------ objective
-    def _forward_backward(self, x, eps, idx=None, update=False):
+    def _forward_backward(self, x, eps, idx=None, update=False, noise=None):
         """One forward and backward pass of the objective on a minibatch.
 
         x: (B, D) binary inputs; eps: (B, d) standard-normal noise (consumed).
@@ -209,7 +213,7 @@ class VAE:
         """
         B, d = x.shape[0], int(self.latent_dim)
         buf = self._buffers_for(B)
-        enc = self.encoder_.forward(x)
+        enc = self.encoder_.forward(x, side=noise)     # noise: fills eps meanwhile
         mu, logvar = enc[:, :d], enc[:, d:]
         std, z, var, kl_i = buf["std"], buf["z"], buf["var"], buf["kl_i"]
         np.multiply(logvar, 0.5, out=std)
@@ -277,11 +281,33 @@ class VAE:
                 "parameters were not updated with it. Lower learning_rate, check the input "
                 "data, or resume from the last good checkpoint.")
 
+    def __getstate__(self):
+        """Copies and pickles leave out the noise job (pointers into this model's
+        generator and buffer); the copy makes its own on its first training step."""
+        state = self.__dict__.copy()
+        state.pop("_noise_jobs", None)
+        return state
+
+    def _noise_job(self, eps):
+        """``rngs_["noise"].standard_normal(out=eps)`` as a job the encoder's forward runs
+        on a spare thread (:class:`vaeas_np._ext.noise.NormalFill`, kept per buffer and
+        generator); None without the compiled sampler."""
+        gen = self.rngs_["noise"]
+        job = self._noise_jobs.get(id(eps)) if hasattr(self, "_noise_jobs") else None
+        if job is None or job.generator is not gen or job.out is not eps:
+            if _noise is None:
+                return None
+            job = _noise.NormalFill(gen, eps)
+            self._noise_jobs = {id(eps): job}
+        return job
+
     def _train_step(self, x, idx):
         eps = self._buffers_for(x.shape[0])["eps"]
-        self.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
+        job = self._noise_job(eps)
+        if job is None:
+            self.rngs_["noise"].standard_normal(out=eps, dtype=eps.dtype)
         with np.errstate(over="ignore", invalid="ignore"):   # divergence is reported below
-            stats = self._forward_backward(x, eps, idx, update=True)
+            stats = self._forward_backward(x, eps, idx, update=True, noise=job)
         self._check_loss(stats)
         self._after_update()
         return stats

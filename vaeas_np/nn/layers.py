@@ -273,22 +273,32 @@ class MLP:
                 self._buffers.pop(next(iter(self._buffers)))
         return buf
 
-    def _sparse_rows(self, x):
-        """``x`` as SparseRows when the sparse path applies to it, else None."""
+    def _sparse_rows(self, x, side=None):
+        """``x`` as SparseRows when the sparse path applies to it, else None (``side``
+        runs in either case: see :meth:`forward`)."""
         if not (self.sparse_input and x.dtype == self.dtype and x.flags.c_contiguous):
+            if side is not None:
+                side()
             return None
         rows = self._rows.get(x.shape[0])
         if rows is None:
             rows = self._rows[x.shape[0]] = SparseRows(x.shape[0], x.shape[1], self.dtype)
             if len(self._rows) > 2:     # training and one evaluation batch size
                 self._rows.pop(next(iter(self._rows)))
-        return rows if rows.load(x, self.n_threads) <= MAX_DENSITY else None
+        return rows if rows.load(x, self.n_threads, side) <= MAX_DENSITY else None
 
-    def forward(self, x):
-        """Returns the output (an internal buffer, valid until the next forward)."""
+    def forward(self, x, side=None):
+        """Returns the output (an internal buffer, valid until the next forward).
+
+        ``side``: a :class:`vaeas_np._ext.noise.NormalFill` (a draw from a generator into
+        an array) to run during the forward, on one thread of the sparse first layer's
+        input loading while the others build the rows (the training step's noise: it
+        then leaves the serial path), or first where that does not run; the numbers
+        are those of the generator's own call either way.
+        """
         outs = self._buffers_for(x.shape[0])[0]
         self._x = x
-        self._x_rows = self._sparse_rows(x)
+        self._x_rows = self._sparse_rows(x, side)
         h = x
         for i, (layer, out) in enumerate(zip(self.layers, outs)):
             h = layer.forward(h, out, self.n_threads, self._x_rows if i == 0 else None)

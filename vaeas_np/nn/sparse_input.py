@@ -34,10 +34,30 @@ class SparseRows:
         self.crow = np.empty(n, np.int32)
         self.cval = np.empty(n, dtype)
         self.nnz = 0
+        self.columns_ready = False          # crow, cval, cptr hold the loaded x's columns
 
-    def load(self, x, n_threads=1):
-        """Store ``x`` (C-contiguous, this dtype); returns the fraction of nonzeros."""
-        self.nnz = _sparse.to_rows(x, self.idx, self.val, self.cnt, n_threads)
+    def load(self, x, n_threads=1, side=None):
+        """Store ``x`` (C-contiguous, this dtype); returns the fraction of nonzeros.
+
+        float32: the rows and x's columns (for :meth:`t_matmul`) are built in one
+        parallel region, and ``side`` (a :class:`vaeas_np._ext.noise.NormalFill`, or
+        None) runs on one of its threads meanwhile; float64: the rows only, ``side``
+        first.
+        """
+        if self.val.dtype == np.float32:
+            args = (x, self.idx, self.val, self.cnt, self.cptr, self.crow, self.cval,
+                    n_threads)
+            if side is None:
+                self.nnz, self.columns_ready = _sparse.load_rows_cols(*args)
+            else:
+                with side.lock:             # the generator's, as its own methods take it
+                    self.nnz, self.columns_ready = _sparse.load_rows_cols(
+                        *args, side.fn, side.ctx)
+        else:
+            if side is not None:
+                side()
+            self.nnz = _sparse.to_rows(x, self.idx, self.val, self.cnt, n_threads)
+            self.columns_ready = False
         return self.nnz / max(x.size, 1)
 
     def matmul(self, W, out, n_threads=1):
@@ -47,11 +67,11 @@ class SparseRows:
 
     def t_matmul(self, delta, out, n_threads=1):
         """out = x.T @ delta."""
-        if self.nnz > self.crow.shape[0]:
+        if not self.columns_ready and self.nnz > self.crow.shape[0]:
             self.crow = np.empty(self.nnz, np.int32)
             self.cval = np.empty(self.nnz, self.cval.dtype)
         _sparse.rows_t_matmul(self.idx, self.val, self.cnt, delta, out, self.cptr,
-                              self.crow, self.cval, n_threads)
+                              self.crow, self.cval, n_threads, self.columns_ready)
         return out
 
 
