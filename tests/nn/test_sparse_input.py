@@ -90,6 +90,14 @@ def test_to_rows_special_values_and_widths(D):
         for i in range(5):
             np.testing.assert_array_equal(rows.idx[i, :cnt[i]], idx[i, :cnt[i]])
             np.testing.assert_array_equal(rows.val[i, :cnt[i]], val[i, :cnt[i]])
+        # to_rows itself (SparseRows.load builds float32 rows with load_rows_cols, which
+        # always compresses with SIMD where it is built; the switch acts on to_rows)
+        i2, v2, c2 = np.empty((5, D), np.int32), np.empty((5, D), dtype), np.empty(5, np.int32)
+        ext.to_rows(x, i2, v2, c2, 2)
+        np.testing.assert_array_equal(c2, cnt)
+        for i in range(5):
+            np.testing.assert_array_equal(i2[i, :cnt[i]], idx[i, :cnt[i]])
+            np.testing.assert_array_equal(v2[i, :cnt[i]], val[i, :cnt[i]])
     ext._set_simd_rows(1)
 
 
