@@ -29,6 +29,12 @@ cdef extern from "sparse_rows.h" nogil:
     int VAEAS_NONZEROS_SIMD
     int32_t vaeas_nonzeros_f32(const float* x, Py_ssize_t D, int32_t* idx, float* val)
     ctypedef void (*vaeas_side_fn)(void* ctx) noexcept nogil
+    void vaeas_rows_to_columns_f32(const int32_t* idx, const float* val, const int32_t* cnt,
+                                   Py_ssize_t B, Py_ssize_t D, int32_t* cptr, int32_t* crow,
+                                   float* cval, Py_ssize_t cap, int* cols_built)
+    void vaeas_rows_to_columns_f64(const int32_t* idx, const double* val, const int32_t* cnt,
+                                   Py_ssize_t B, Py_ssize_t D, int32_t* cptr, int32_t* crow,
+                                   double* cval, Py_ssize_t cap, int* cols_built)
     Py_ssize_t vaeas_load_rows_cols_f32(const float* x, Py_ssize_t B, Py_ssize_t D,
                                         int32_t* idx, float* val, int32_t* cnt, int32_t* cptr,
                                         int32_t* crow, float* cval, Py_ssize_t cap,
@@ -181,7 +187,8 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
     """dW = x.T @ delta for x given as padded sparse rows (x's columns built on the way,
     unless ``columns_ready``: ``load_rows_cols`` built them)."""
     cdef Py_ssize_t B = idx.shape[0], D = idx.shape[1], H = delta.shape[1]
-    cdef Py_ssize_t q, c0, w, i, j, k, p
+    cdef Py_ssize_t q, c0, w, j
+    cdef int built = 0
     cdef Py_ssize_t nq = (H + VAEAS_SPARSE_CH - 1) // VAEAS_SPARSE_CH
     if (val.shape[0] != B or val.shape[1] != D or cnt.shape[0] != B or delta.shape[0] != B
             or dW.shape[0] != D or dW.shape[1] != H or cptr.shape[0] != D + 1):
@@ -200,25 +207,13 @@ def rows_t_matmul(const int32_t[:, ::1] idx, const floating[:, ::1] val,
         raise ValueError(f"rows_t_matmul: the columns hold {cptr[D]} nonzeros, the rows "
                          f"{nnz}: load the batch again")
     with nogil:
-        if not columns_ready:
-            # x's columns (CSC), rows ascending within each column: count, prefix, fill
-            for j in range(D + 1):
-                cptr[j] = 0
-            for i in range(B):
-                for k in range(cnt[i]):
-                    cptr[idx[i, k] + 1] += 1
-            for j in range(D):
-                cptr[j + 1] += cptr[j]
-            for i in range(B):              # cptr[j] is column j's fill cursor here
-                for k in range(cnt[i]):
-                    j = idx[i, k]
-                    p = cptr[j]
-                    crow[p] = <int32_t>i
-                    cval[p] = val[i, k]
-                    cptr[j] = <int32_t>(p + 1)
-            for j in range(D, 0, -1):       # cursors -> starts again
-                cptr[j] = cptr[j - 1]
-            cptr[0] = 0
+        if not columns_ready:       # x's columns (CSC), rows ascending (sparse_rows.h)
+            if floating is float:
+                vaeas_rows_to_columns_f32(&idx[0, 0], &val[0, 0], &cnt[0], B, D, &cptr[0],
+                                          &crow[0], &cval[0], nnz, &built)
+            else:
+                vaeas_rows_to_columns_f64(&idx[0, 0], &val[0, 0], &cnt[0], B, D, &cptr[0],
+                                          &crow[0], &cval[0], nnz, &built)
         for q in prange(nq, num_threads=nt, schedule="static"):
             c0 = q * VAEAS_SPARSE_CH
             w = min(<Py_ssize_t>VAEAS_SPARSE_CH, H - c0)

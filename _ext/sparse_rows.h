@@ -220,37 +220,40 @@ static inline int32_t vaeas_row_nonzeros_f32(const float *x, ptrdiff_t D, int32_
 #endif
 }
 
-/* columns of the rows (idx, val, cnt) of a (B, D) batch: count, prefix, fill */
-static void vaeas_rows_to_columns_f32(const int32_t *idx, const float *val,
-                                      const int32_t *cnt, ptrdiff_t B, ptrdiff_t D,
-                                      int32_t *cptr, int32_t *crow, float *cval,
-                                      ptrdiff_t cap, int *cols_built)
-{
-    ptrdiff_t nnz = 0;
-    for (ptrdiff_t i = 0; i < B; i++) nnz += cnt[i];
-    if (nnz > cap) {
-        *cols_built = 0;
-        return;
-    }
-    for (ptrdiff_t j = 0; j <= D; j++) cptr[j] = 0;
-    for (ptrdiff_t i = 0; i < B; i++) {
-        const int32_t *r = idx + i * D;
-        for (int32_t k = 0; k < cnt[i]; k++) cptr[r[k] + 1]++;
-    }
-    for (ptrdiff_t j = 0; j < D; j++) cptr[j + 1] += cptr[j];
-    for (ptrdiff_t i = 0; i < B; i++) {       /* cptr[j]: column j's fill cursor */
-        const int32_t *r = idx + i * D;
-        const float *v = val + i * D;
-        for (int32_t k = 0; k < cnt[i]; k++) {
-            const int32_t p = cptr[r[k]]++;
-            crow[p] = (int32_t)i;
-            cval[p] = v[k];
-        }
-    }
-    for (ptrdiff_t j = D; j > 0; j--) cptr[j] = cptr[j - 1];  /* cursors -> starts */
-    cptr[0] = 0;
-    *cols_built = 1;
+/* columns of the rows (idx, val, cnt) of a (B, D) batch: count, prefix, fill (rows_t_matmul
+ * builds them with it too, when load_rows_cols did not) */
+#define VAEAS_DEFINE_ROWS_TO_COLUMNS(NAME, T)                                          \
+static void NAME(const int32_t *idx, const T *val, const int32_t *cnt, ptrdiff_t B,     \
+                 ptrdiff_t D, int32_t *cptr, int32_t *crow, T *cval, ptrdiff_t cap,      \
+                 int *cols_built)                                                       \
+{                                                                                       \
+    ptrdiff_t nnz = 0;                                                                  \
+    for (ptrdiff_t i = 0; i < B; i++) nnz += cnt[i];                                    \
+    if (nnz > cap) {                                                                    \
+        *cols_built = 0;                                                                \
+        return;                                                                         \
+    }                                                                                   \
+    for (ptrdiff_t j = 0; j <= D; j++) cptr[j] = 0;                                     \
+    for (ptrdiff_t i = 0; i < B; i++) {                                                 \
+        const int32_t *r = idx + i * D;                                                 \
+        for (int32_t k = 0; k < cnt[i]; k++) cptr[r[k] + 1]++;                          \
+    }                                                                                   \
+    for (ptrdiff_t j = 0; j < D; j++) cptr[j + 1] += cptr[j];                           \
+    for (ptrdiff_t i = 0; i < B; i++) {       /* cptr[j]: column j's fill cursor */      \
+        const int32_t *r = idx + i * D;                                                 \
+        const T *v = val + i * D;                                                       \
+        for (int32_t k = 0; k < cnt[i]; k++) {                                          \
+            const int32_t p = cptr[r[k]]++;                                             \
+            crow[p] = (int32_t)i;                                                       \
+            cval[p] = v[k];                                                             \
+        }                                                                               \
+    }                                                                                   \
+    for (ptrdiff_t j = D; j > 0; j--) cptr[j] = cptr[j - 1];  /* cursors -> starts */   \
+    cptr[0] = 0;                                                                        \
+    *cols_built = 1;                                                                    \
 }
+VAEAS_DEFINE_ROWS_TO_COLUMNS(vaeas_rows_to_columns_f32, float)
+VAEAS_DEFINE_ROWS_TO_COLUMNS(vaeas_rows_to_columns_f64, double)
 
 static ptrdiff_t vaeas_load_rows_cols_f32(const float *x, ptrdiff_t B, ptrdiff_t D,
                                           int32_t *idx, float *val, int32_t *cnt,
