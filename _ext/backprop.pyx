@@ -19,6 +19,8 @@ cdef extern from "adam.h" nogil:
 
 cdef extern from "backprop.h" nogil:
     int VAEAS_BACKPROP_AVAILABLE
+    int vaeas_gemm_pack_on
+    long vaeas_gemm_packed
     ctypedef struct vaeas_bwd_layer_t:
         Py_ssize_t n_in, n_out
         const float* x
@@ -124,3 +126,16 @@ cdef class BackwardPlan:
         cdef vaeas_adam_t adam = vaeas_adam_consts(lr, beta1, beta2, eps, step, scale)
         with nogil:
             vaeas_mlp_backward_adam(self.layers, self.n, self.B, &adam, n_threads)
+
+
+def _set_pack(int on):
+    """With ``on`` false the GEMM reads a transposed A in place instead of packing a row
+    panel's rows first (gemm.h, vaeas_gemm_pack_on; for A/B runs and tests: the same
+    bits)."""
+    global vaeas_gemm_pack_on
+    vaeas_gemm_pack_on = on
+
+
+def _packed_panels():
+    """How many row panels of a transposed A this module's GEMM has packed (tests)."""
+    return vaeas_gemm_packed

@@ -31,6 +31,14 @@
 #include <stddef.h>
 
 #include "adam.h"
+#include "transpose.h"
+
+/* Switches for A/B runs and tests (the bits do not depend on them), declared in every
+ * build: 0: no thread takes another's units (gemm._set_balanced); 1: row panels of a
+ * transposed A are packed (gemm._set_pack; vaeas_gemm_packed counts them). */
+static int vaeas_gemm_steal = 1;
+static int vaeas_gemm_pack_on = 1;
+static long vaeas_gemm_packed = 0;
 
 #if defined(__AVX512F__)
 #define VAEAS_GEMM_AVAILABLE 1
@@ -166,15 +174,16 @@ static const vaeas_gemm_strip_fn vaeas_gemm_strips[2][4] = {
     {vaeas_gemm_strip16_adam, vaeas_gemm_strip32_adam, vaeas_gemm_strip48_adam,
      vaeas_gemm_strip64_adam}};
 
+/* rows [r0, r1) of strip s; a: A's row r0 (A itself, or a packed copy of the rows) */
 static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
-                                   ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t ars,
+                                   ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t ars,
                                    ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
                                    ptrdiff_t ldc, const float *bias, int relu, int acc,
                                    const vaeas_adam_t *adam, float *am, float *av)
 {
     const ptrdiff_t NR = wide ? 64 : 32, n0 = s * NR, o = r0 * ldc + n0;
     int w = (int)(N - n0 < NR ? N - n0 : NR);
-    const float *a = A + r0 * ars, *b = B + n0;
+    const float *b = B + n0;
     const int vecs = (w + 15) / 16;         /* 16-column vectors this strip needs */
     if (adam)
         vaeas_gemm_strips[1][vecs - 1](r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0,
@@ -276,18 +285,80 @@ static void vaeas_gemm_job_init(vaeas_gemm_job_t *j, ptrdiff_t M, ptrdiff_t N, p
     j->claim = fmas >= VAEAS_GEMM_CLAIM_FMAS ? 1 : VAEAS_GEMM_CLAIM_FMAS / (fmas > 0 ? fmas : 1);
 }
 
-/* units [u0, u1) of the job */
-static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t u1)
+/* A panel's rows of a transposed A, packed.  A weight gradient's A is x^T: A(i, k) =
+ * x[k, i], so a block's six rows are read as six floats of each of K rows of x, a
+ * cache line of each used for 24 of its 64 bytes, and at power-of-two widths x's rows
+ * fall in the same few L1 sets (512 x 128 x 512: 357 GFLOP/s against 444 with A in
+ * rows).  With row panels (every weight gradient with Adam) a thread copies its
+ * panel's rows into rows of K floats, A's layout in the forward GEMMs, once, and the
+ * panel's strips read the copy.  The same values, summed in the same order: the same
+ * bits.  Panels of up to VAEAS_GEMM_PACK_ROWS rows and K up to VAEAS_GEMM_PACK_K. */
+#define VAEAS_GEMM_PACK_ROWS 64
+#define VAEAS_GEMM_PACK_K 256
+/* ... and at least this many strips read each packed panel (500 x 128 x 80 with Adam, 3
+ * strips: 275 GFLOP/s packed against 303 in place) */
+#define VAEAS_GEMM_PACK_STRIPS 4
+typedef struct {
+    const vaeas_gemm_job_t *job;    /* whose panel q the buffer holds (NULL: none) */
+    ptrdiff_t q;
+    float buf[VAEAS_GEMM_PACK_ROWS * VAEAS_GEMM_PACK_K] __attribute__((aligned(64)));
+} vaeas_gemm_pack_t;
+
+static inline int vaeas_gemm_packs(const vaeas_gemm_job_t *j)
+{
+    return vaeas_gemm_pack_on && j->by_rows && j->ars == 1 && j->acs > 1
+           && j->K <= VAEAS_GEMM_PACK_K && j->K > 0 && j->strips >= VAEAS_GEMM_PACK_STRIPS;
+}
+
+/* dst[i * K + k] = A(r0 + i, k) = src[k * lds + i] for i < rows, k < K (src = A + r0),
+ * 16 x 16 tiles transposed in registers */
+static void vaeas_gemm_pack_rows(const float *src, ptrdiff_t lds, ptrdiff_t rows, ptrdiff_t K,
+                                 float *dst)
+{
+    for (ptrdiff_t k0 = 0; k0 < K; k0 += 16) {
+        const int kk = (int)(K - k0 < 16 ? K - k0 : 16);
+        const __mmask16 mk = (__mmask16)((1u << kk) - 1);
+        for (ptrdiff_t i0 = 0; i0 < rows; i0 += 16) {
+            const int ii = (int)(rows - i0 < 16 ? rows - i0 : 16);
+            const __mmask16 mi = (__mmask16)((1u << ii) - 1);
+            __m512 r[16];
+            for (int t = 0; t < 16; t++)
+                r[t] = t < kk ? _mm512_maskz_loadu_ps(mi, src + (k0 + t) * lds + i0)
+                              : _mm512_setzero_ps();
+            vaeas_tr16(r);
+            for (int i = 0; i < ii; i++)
+                _mm512_mask_storeu_ps(dst + (i0 + i) * K + k0, mk, r[i]);
+        }
+    }
+}
+
+/* units [u0, u1) of the job; pk: a pack buffer (NULL: A read in place) */
+static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t u1,
+                             vaeas_gemm_pack_t *pk)
 {
     if (j->by_rows) {
+        const int pack = pk != NULL && vaeas_gemm_packs(j);
         for (ptrdiff_t u = u0; u < u1; u++) {
             /* panel q: blocks [q blocks / panels, (q + 1) blocks / panels) */
             const ptrdiff_t q = u / j->strips, s = u % j->strips;
             const ptrdiff_t p = q * j->blocks / j->panels * j->MR;
             ptrdiff_t pe = (q + 1) * j->blocks / j->panels * j->MR;
             if (pe > j->M) pe = j->M;
-            vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, j->A, j->ars, j->acs, j->B, j->ldb,
-                            j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
+            if (pack && pe - p <= VAEAS_GEMM_PACK_ROWS) {
+                if (pk->job != j || pk->q != q) {
+                    vaeas_gemm_pack_rows(j->A + p, j->acs, pe - p, j->K, pk->buf);
+                    pk->job = j;
+                    pk->q = q;
+                    __atomic_fetch_add(&vaeas_gemm_packed, 1, __ATOMIC_RELAXED);
+                }
+                vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, pk->buf, j->K, 1, j->B,
+                                j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam,
+                                j->am, j->av);
+                continue;
+            }
+            vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, j->A + p * j->ars, j->ars, j->acs,
+                            j->B, j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam,
+                            j->am, j->av);
         }
         return;
     }
@@ -295,8 +366,9 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
         const ptrdiff_t s = u0 / j->blocks, b0 = u0 % j->blocks;
         const ptrdiff_t b1 = u1 - s * j->blocks < j->blocks ? u1 - s * j->blocks : j->blocks;
         const ptrdiff_t r1 = b1 * j->MR < j->M ? b1 * j->MR : j->M;
-        vaeas_gemm_rows(j->wide, s, b0 * j->MR, r1, j->N, j->K, j->A, j->ars, j->acs, j->B,
-                        j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
+        vaeas_gemm_rows(j->wide, s, b0 * j->MR, r1, j->N, j->K, j->A + b0 * j->MR * j->ars,
+                        j->ars, j->acs, j->B, j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc,
+                        j->adam, j->am, j->av);
         u0 = s * j->blocks + b1;
     }
 }
@@ -314,21 +386,24 @@ static inline void vaeas_gemm_runs_init(const vaeas_gemm_job_t *j, vaeas_gemm_ru
 
 /* thread t of a team of T (<= the T runs set up): its own run, then what is left of the
  * others' */
-/* 0: no thread takes another's units (gemm._set_balanced, for A/B runs and tests) */
-static int vaeas_gemm_steal = 1;
 static void vaeas_gemm_work(const vaeas_gemm_job_t *j, vaeas_gemm_run_t *runs, int t, int T)
 {
     ptrdiff_t u0, n;
+    vaeas_gemm_pack_t pack_buf, *pk = NULL;     /* on this thread's stack (64 KB) */
+    if (vaeas_gemm_packs(j)) {
+        pack_buf.job = NULL;
+        pk = &pack_buf;
+    }
     if (!vaeas_gemm_steal) {
         while ((n = vaeas_gemm_claim(runs + t, 1 << 30, 0, &u0)) > 0)
-            vaeas_gemm_units(j, u0, u0 + n);
+            vaeas_gemm_units(j, u0, u0 + n, pk);
         return;
     }
     while ((n = vaeas_gemm_claim(runs + t, j->claim, 0, &u0)) > 0)
-        vaeas_gemm_units(j, u0, u0 + n);
+        vaeas_gemm_units(j, u0, u0 + n, pk);
     for (int v = 1; v < T; v++)
         while ((n = vaeas_gemm_claim(runs + (t + v) % T, j->claim, 1, &u0)) > 0)
-            vaeas_gemm_units(j, u0, u0 + n);
+            vaeas_gemm_units(j, u0, u0 + n, pk);
 }
 
 static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
@@ -356,7 +431,9 @@ static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *
     }
 #endif
     (void)n_threads;
-    vaeas_gemm_units(&job, 0, job.units);
+    vaeas_gemm_pack_t pack_buf;
+    pack_buf.job = NULL;
+    vaeas_gemm_units(&job, 0, job.units, vaeas_gemm_packs(&job) ? &pack_buf : NULL);
 }
 
 /* C = act(A B (+ C) (+ bias)) */

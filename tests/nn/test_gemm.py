@@ -290,3 +290,82 @@ def test_balanced_split_gives_the_same_bits(M, K, N, transposed_a, n_threads, ad
         np.testing.assert_array_equal(out, outs[0])
     if not adam:
         check_close(outs[0], reference(A, B, None, None, False, False), A, B)
+
+
+@settings(deadline=None, max_examples=40)
+@given(M=st.integers(1, 200), K=st.integers(1, 300), N=st.sampled_from([1, 40, 128, 200, 256,
+       300, 512]), n_threads=st.integers(1, 3), adam=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+@example(M=500, K=128, N=500, n_threads=2, adam=True, seed=0)
+@example(M=512, K=256, N=512, n_threads=3, adam=True, seed=1)
+@example(M=130, K=257, N=512, n_threads=2, adam=True, seed=2)   # K over the pack limit
+@example(M=300, K=16, N=1000, n_threads=1, adam=False, seed=3)
+def test_packed_transposed_a_gives_the_same_bits(M, K, N, n_threads, adam, seed):
+    """A transposed A (a weight gradient's x^T) is copied panel by panel into rows before
+    the product where the GEMM cuts C into row panels: the same values summed in the
+    same order, so the same bits as reading A in place, and close to float64."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((K, M), dtype=np.float32).T
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    P0 = rng.standard_normal((M, N), dtype=np.float32)
+    outs, packed = [], []
+    try:
+        for on in (0, 1):
+            gemm._set_pack(on)
+            before = gemm._packed_panels()
+            if adam:
+                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
+                for step in (1, 2):
+                    gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, step, 0.5,
+                                    n_threads)
+                outs.append(np.concatenate([P, m, v]))
+            else:
+                C = np.empty((M, N), np.float32)
+                gemm.sgemm(A, B, C, None, False, False, n_threads)
+                outs.append(C)
+            packed.append(gemm._packed_panels() - before)
+    finally:
+        gemm._set_pack(1)
+    assert packed[0] == 0
+    # row panels (Adam's from 64 rows, else when A is the larger operand), K within the
+    # buffer, at least 4 strips of 64 (N >= 128) or 32 columns, A read across its rows:
+    # then panels were packed
+    wide = N >= 128
+    strips = -(-N // (64 if wide else 32))
+    # (K = 1: the array A is also contiguous, and its buffer says so)
+    if ((adam and M >= 64) or M > N) and 1 < K <= 256 and strips >= 4:
+        assert packed[1] > 0
+    np.testing.assert_array_equal(outs[1], outs[0])
+    if not adam:
+        check_close(outs[1], reference(A, B, None, None, False, False), A, B)
+
+
+def test_packing_in_the_fused_backward_gives_the_same_bits():
+    """The compiled backward's copy of the GEMM packs too (its weight gradients): the
+    same parameters after training steps with and without packing."""
+    from vaeas_np._ext import backprop
+    if not backprop.available():
+        pytest.skip("no fused backward in this build")
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(128, 64)).astype(np.float32) for _ in range(3)]
+    dys = [rng.normal(size=(128, 512)).astype(np.float32) * 0.01 for _ in range(3)]
+    params, packed = [], []
+    try:
+        for on in (0, 1):
+            backprop._set_pack(on)
+            gemm._set_pack(on)
+            before = backprop._packed_panels()
+            net = MLP((64, 512, 300, 512), "relu", "identity", np.float32)
+            net.params[:] = np.random.default_rng(6).normal(
+                size=net.params.size).astype(np.float32) * 0.05
+            opt = Adam(net.params, lr=1e-3)
+            for x, dy in zip(xs, dys):
+                net.forward(x)
+                net.backward(dy.copy(), need_input_grad=True, optimizer=opt)
+            params.append(np.concatenate([net.params, opt.m, opt.v]))
+            packed.append(backprop._packed_panels() - before)
+    finally:
+        backprop._set_pack(1)
+        gemm._set_pack(1)
+    assert packed[0] == 0 and packed[1] > 0
+    np.testing.assert_array_equal(params[1], params[0])

@@ -1,0 +1,47 @@
+"""The compiled core builds for CPUs without AVX-512.
+
+The kernels are built with -march=native, so on an AVX-512 machine the suite never
+compiles the headers' other branches (``VAEAS_GEMM_AVAILABLE 0`` and the like): a
+name declared only in the AVX-512 branch and used by a .pyx broke
+``VAEAS_NP_ARCH=portable`` installs, and installs on any CPU without AVX-512, until
+the sixteenth round.  This compiles every extension's generated C (left in ``_ext/`` by
+the editable install) for the x86-64 baseline and for AVX2, syntax and types only
+(``-fsyntax-only``: seconds, not the minutes of a full build).
+"""
+import glob
+import os
+import platform
+import shutil
+import subprocess
+import sysconfig
+
+import numpy as np
+import pytest
+
+EXT = os.path.join(os.path.dirname(__file__), "..", "_ext")
+PYX = sorted(glob.glob(os.path.join(EXT, "*.pyx")))
+
+pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                                reason="the -march targets below are x86-64's")
+
+
+def compiler():
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    return cc
+
+
+@pytest.mark.parametrize("march", ["x86-64", "x86-64-v3"])
+@pytest.mark.parametrize("pyx", PYX, ids=lambda p: os.path.basename(p))
+def test_extension_compiles_without_avx512(pyx, march):
+    c_file = pyx[:-4] + ".c"
+    if not os.path.exists(c_file) or os.path.getmtime(c_file) < os.path.getmtime(pyx):
+        pytest.skip(f"{os.path.basename(c_file)} is missing or older than its .pyx (not an "
+                    "editable build of this tree)")
+    cmd = [compiler(), "-fsyntax-only", f"-march={march}", "-mno-avx512f", "-fopenmp",
+           "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION", "-I", EXT,
+           "-I", np.get_include(), "-I", sysconfig.get_paths()["include"], c_file]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert r.returncode == 0, "\n".join(errors[:10]) or r.stderr[-2000:]
