@@ -21,6 +21,8 @@ cdef extern from "backprop.h" nogil:
     int VAEAS_BACKPROP_AVAILABLE
     int vaeas_gemm_pack_on
     long vaeas_gemm_packed
+    int vaeas_gemm_pack_b_on
+    long vaeas_gemm_packed_b
     ctypedef struct vaeas_bwd_layer_t:
         Py_ssize_t n_in, n_out
         const float* x
@@ -139,3 +141,15 @@ def _set_pack(int on):
 def _packed_panels():
     """How many row panels of a transposed A this module's GEMM has packed (tests)."""
     return vaeas_gemm_packed
+
+
+def _set_pack_b(int on):
+    """With ``on`` false the GEMM reads B in place where its rows are a multiple of 4 KB
+    apart instead of packing each strip first (for A/B runs and tests: the same bits)."""
+    global vaeas_gemm_pack_b_on
+    vaeas_gemm_pack_b_on = on
+
+
+def _packed_b_strips():
+    """How many strips of B this module's GEMM has packed (tests)."""
+    return vaeas_gemm_packed_b

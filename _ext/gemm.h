@@ -29,6 +29,7 @@
 #ifndef VAEAS_GEMM_H
 #define VAEAS_GEMM_H
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "adam.h"
 #include "transpose.h"
@@ -39,6 +40,10 @@
 static int vaeas_gemm_steal = 1;
 static int vaeas_gemm_pack_on = 1;
 static long vaeas_gemm_packed = 0;
+/* 1: strips of a B whose rows are a multiple of 4 KB apart are packed (gemm._set_pack_b;
+ * vaeas_gemm_packed_b counts them) */
+static int vaeas_gemm_pack_b_on = 1;
+static long vaeas_gemm_packed_b = 0;
 
 #if defined(__AVX512F__)
 #define VAEAS_GEMM_AVAILABLE 1
@@ -174,16 +179,17 @@ static const vaeas_gemm_strip_fn vaeas_gemm_strips[2][4] = {
     {vaeas_gemm_strip16_adam, vaeas_gemm_strip32_adam, vaeas_gemm_strip48_adam,
      vaeas_gemm_strip64_adam}};
 
-/* rows [r0, r1) of strip s; a: A's row r0 (A itself, or a packed copy of the rows) */
+/* rows [r0, r1) of strip s; a: A's row r0 (A itself, or a packed copy of the rows); b:
+ * the strip's first column of B (B + s NR, or a packed copy of the strip), ldb its rows'
+ * distance */
 static inline void vaeas_gemm_rows(int wide, ptrdiff_t s, ptrdiff_t r0, ptrdiff_t r1,
                                    ptrdiff_t N, ptrdiff_t K, const float *a, ptrdiff_t ars,
-                                   ptrdiff_t acs, const float *B, ptrdiff_t ldb, float *C,
+                                   ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *C,
                                    ptrdiff_t ldc, const float *bias, int relu, int acc,
                                    const vaeas_adam_t *adam, float *am, float *av)
 {
     const ptrdiff_t NR = wide ? 64 : 32, n0 = s * NR, o = r0 * ldc + n0;
     int w = (int)(N - n0 < NR ? N - n0 : NR);
-    const float *b = B + n0;
     const int vecs = (w + 15) / 16;         /* 16-column vectors this strip needs */
     if (adam)
         vaeas_gemm_strips[1][vecs - 1](r1 - r0, K, a, ars, acs, b, ldb, C + o, ldc, NULL, 0, 0,
@@ -302,12 +308,76 @@ typedef struct {
     const vaeas_gemm_job_t *job;    /* whose panel q the buffer holds (NULL: none) */
     ptrdiff_t q;
     float buf[VAEAS_GEMM_PACK_ROWS * VAEAS_GEMM_PACK_K] __attribute__((aligned(64)));
+    float *bbuf;                    /* K x NR floats for a strip of B (NULL: B in place) */
+    const vaeas_gemm_job_t *bjob;   /* whose strip bs bbuf holds (NULL: none) */
+    ptrdiff_t bs;
 } vaeas_gemm_pack_t;
+
+/* B's strips.  Where B's rows lie a multiple of 4 KB apart (1024 x 1024 x 1024: ldb =
+ * 1024 floats), a strip's rows all fall in the same few L1 sets, and with the rows
+ * prefetched ahead and A's six rows (as far apart) they do not fit them: 1024^3 ran at
+ * 267 GFLOP/s against 478 at 1000^3.  Such a strip is copied, once per thread, into
+ * consecutive rows of NR floats before its blocks read it.  The same values in the
+ * same order: the same bits. */
+static inline int vaeas_gemm_packs_b(const vaeas_gemm_job_t *j)
+{
+    return vaeas_gemm_pack_b_on && j->K > 0 && j->ldb % 1024 == 0;
+}
+
+/* the strip s of B as its blocks read it (packed into pk->bbuf when that is set) */
+static inline const float *vaeas_gemm_strip_b(const vaeas_gemm_job_t *j, ptrdiff_t s,
+                                              vaeas_gemm_pack_t *pk, ptrdiff_t *ldb)
+{
+    const ptrdiff_t n0 = s * j->NR;
+    if (pk == NULL || pk->bbuf == NULL) {
+        *ldb = j->ldb;
+        return j->B + n0;
+    }
+    if (pk->bjob != j || pk->bs != s) {
+        const int w = (int)(j->N - n0 < j->NR ? j->N - n0 : j->NR);
+        for (ptrdiff_t k = 0; k < j->K; k++) {
+            const float *src = j->B + k * j->ldb + n0;
+            float *dst = pk->bbuf + k * j->NR;
+            for (int v = 0; v < w; v += 16) {
+                const __mmask16 m = w - v >= 16 ? (__mmask16)0xFFFF
+                                                : (__mmask16)((1u << (w - v)) - 1);
+                _mm512_mask_storeu_ps(dst + v, m, _mm512_maskz_loadu_ps(m, src + v));
+            }
+        }
+        pk->bjob = j;
+        pk->bs = s;
+        __atomic_fetch_add(&vaeas_gemm_packed_b, 1, __ATOMIC_RELAXED);
+    }
+    *ldb = j->NR;
+    return pk->bbuf;
+}
+
+/* a thread's pack buffers for job j: pk->bbuf allocated when B's strips are packed;
+ * returns pk, or NULL when nothing is packed (or the allocation failed: B in place) */
+static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
+                                                      vaeas_gemm_pack_t *pk);
+static inline void vaeas_gemm_pack_free(vaeas_gemm_pack_t *pk)
+{
+    if (pk != NULL && pk->bbuf != NULL) free(pk->bbuf);
+}
 
 static inline int vaeas_gemm_packs(const vaeas_gemm_job_t *j)
 {
     return vaeas_gemm_pack_on && j->by_rows && j->ars == 1 && j->acs > 1
            && j->K <= VAEAS_GEMM_PACK_K && j->K > 0 && j->strips >= VAEAS_GEMM_PACK_STRIPS;
+}
+
+static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
+                                                      vaeas_gemm_pack_t *pk)
+{
+    pk->job = NULL;
+    pk->bjob = NULL;
+    pk->bbuf = NULL;
+    if (vaeas_gemm_packs_b(j)) {
+        const size_t bytes = ((size_t)j->K * (size_t)j->NR * sizeof(float) + 63) / 64 * 64;
+        pk->bbuf = (float *)aligned_alloc(64, bytes);
+    }
+    return (pk->bbuf != NULL || vaeas_gemm_packs(j)) ? pk : NULL;
 }
 
 /* dst[i * K + k] = A(r0 + i, k) = src[k * lds + i] for i < rows, k < K (src = A + r0),
@@ -351,14 +421,17 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
                     pk->q = q;
                     __atomic_fetch_add(&vaeas_gemm_packed, 1, __ATOMIC_RELAXED);
                 }
-                vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, pk->buf, j->K, 1, j->B,
-                                j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam,
-                                j->am, j->av);
+                ptrdiff_t ldb;
+                const float *b = vaeas_gemm_strip_b(j, s, pk, &ldb);
+                vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, pk->buf, j->K, 1, b, ldb,
+                                j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
                 continue;
             }
+            ptrdiff_t ldb;
+            const float *b = vaeas_gemm_strip_b(j, s, pk, &ldb);
             vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, j->A + p * j->ars, j->ars, j->acs,
-                            j->B, j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam,
-                            j->am, j->av);
+                            b, ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am,
+                            j->av);
         }
         return;
     }
@@ -366,8 +439,10 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
         const ptrdiff_t s = u0 / j->blocks, b0 = u0 % j->blocks;
         const ptrdiff_t b1 = u1 - s * j->blocks < j->blocks ? u1 - s * j->blocks : j->blocks;
         const ptrdiff_t r1 = b1 * j->MR < j->M ? b1 * j->MR : j->M;
+        ptrdiff_t ldb;
+        const float *b = vaeas_gemm_strip_b(j, s, pk, &ldb);
         vaeas_gemm_rows(j->wide, s, b0 * j->MR, r1, j->N, j->K, j->A + b0 * j->MR * j->ars,
-                        j->ars, j->acs, j->B, j->ldb, j->C, j->ldc, j->bias, j->relu, j->acc,
+                        j->ars, j->acs, b, ldb, j->C, j->ldc, j->bias, j->relu, j->acc,
                         j->adam, j->am, j->av);
         u0 = s * j->blocks + b1;
     }
@@ -389,21 +464,19 @@ static inline void vaeas_gemm_runs_init(const vaeas_gemm_job_t *j, vaeas_gemm_ru
 static void vaeas_gemm_work(const vaeas_gemm_job_t *j, vaeas_gemm_run_t *runs, int t, int T)
 {
     ptrdiff_t u0, n;
-    vaeas_gemm_pack_t pack_buf, *pk = NULL;     /* on this thread's stack (64 KB) */
-    if (vaeas_gemm_packs(j)) {
-        pack_buf.job = NULL;
-        pk = &pack_buf;
-    }
+    vaeas_gemm_pack_t pack_buf;                 /* on this thread's stack (64 KB) */
+    vaeas_gemm_pack_t *pk = vaeas_gemm_pack_init(j, &pack_buf);
     if (!vaeas_gemm_steal) {
         while ((n = vaeas_gemm_claim(runs + t, 1 << 30, 0, &u0)) > 0)
             vaeas_gemm_units(j, u0, u0 + n, pk);
-        return;
-    }
-    while ((n = vaeas_gemm_claim(runs + t, j->claim, 0, &u0)) > 0)
-        vaeas_gemm_units(j, u0, u0 + n, pk);
-    for (int v = 1; v < T; v++)
-        while ((n = vaeas_gemm_claim(runs + (t + v) % T, j->claim, 1, &u0)) > 0)
+    } else {
+        while ((n = vaeas_gemm_claim(runs + t, j->claim, 0, &u0)) > 0)
             vaeas_gemm_units(j, u0, u0 + n, pk);
+        for (int v = 1; v < T; v++)
+            while ((n = vaeas_gemm_claim(runs + (t + v) % T, j->claim, 1, &u0)) > 0)
+                vaeas_gemm_units(j, u0, u0 + n, pk);
+    }
+    vaeas_gemm_pack_free(pk);
 }
 
 static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A,
@@ -432,8 +505,9 @@ static void vaeas_sgemm_any(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *
 #endif
     (void)n_threads;
     vaeas_gemm_pack_t pack_buf;
-    pack_buf.job = NULL;
-    vaeas_gemm_units(&job, 0, job.units, vaeas_gemm_packs(&job) ? &pack_buf : NULL);
+    vaeas_gemm_pack_t *pk = vaeas_gemm_pack_init(&job, &pack_buf);
+    vaeas_gemm_units(&job, 0, job.units, pk);
+    vaeas_gemm_pack_free(pk);
 }
 
 /* C = act(A B (+ C) (+ bias)) */

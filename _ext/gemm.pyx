@@ -24,6 +24,8 @@ cdef extern from "gemm.h" nogil:
     int vaeas_gemm_steal
     int vaeas_gemm_pack_on
     long vaeas_gemm_packed
+    int vaeas_gemm_pack_b_on
+    long vaeas_gemm_packed_b
     void vaeas_sgemm_adam(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
                           Py_ssize_t ars, Py_ssize_t acs, const float* B, Py_ssize_t ldb,
                           float* P, float* am, float* av, Py_ssize_t ldp,
@@ -127,3 +129,15 @@ def _set_pack(int on):
 def _packed_panels():
     """How many row panels of a transposed A this module's GEMM has packed (tests)."""
     return vaeas_gemm_packed
+
+
+def _set_pack_b(int on):
+    """With ``on`` false the GEMM reads B in place where its rows are a multiple of 4 KB
+    apart instead of packing each strip first (for A/B runs and tests: the same bits)."""
+    global vaeas_gemm_pack_b_on
+    vaeas_gemm_pack_b_on = on
+
+
+def _packed_b_strips():
+    """How many strips of B this module's GEMM has packed (tests)."""
+    return vaeas_gemm_packed_b

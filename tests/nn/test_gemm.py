@@ -369,3 +369,41 @@ def test_packing_in_the_fused_backward_gives_the_same_bits():
         gemm._set_pack(1)
     assert packed[0] == 0 and packed[1] > 0
     np.testing.assert_array_equal(params[1], params[0])
+
+
+@settings(deadline=None, max_examples=30)
+@given(M=st.integers(1, 150), K=st.integers(1, 80), N=st.sampled_from([1000, 1024, 2048]),
+       transposed_a=st.booleans(), n_threads=st.integers(1, 3), adam=st.booleans(),
+       seed=st.integers(0, 2**32 - 1))
+@example(M=130, K=64, N=1024, transposed_a=True, n_threads=2, adam=True, seed=0)
+@example(M=200, K=50, N=2048, transposed_a=False, n_threads=3, adam=False, seed=1)
+def test_packed_b_strips_give_the_same_bits(M, K, N, transposed_a, n_threads, adam, seed):
+    """Where B's rows are a multiple of 4 KB apart (N = 1024, 2048) each strip is copied
+    into consecutive rows before its blocks read it: the same bits as reading B in
+    place, and close to float64 (N = 1000: nothing packed)."""
+    rng = np.random.default_rng(seed)
+    A = (rng.standard_normal((K, M), dtype=np.float32).T if transposed_a
+         else rng.standard_normal((M, K), dtype=np.float32))
+    B = rng.standard_normal((K, N), dtype=np.float32)
+    P0 = rng.standard_normal((M, N), dtype=np.float32)
+    outs, packed = [], []
+    try:
+        for on in (0, 1):
+            gemm._set_pack_b(on)
+            before = gemm._packed_b_strips()
+            if adam:
+                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
+                gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, 1, 1.0, n_threads)
+                outs.append(np.concatenate([P, m, v]))
+            else:
+                C = np.empty((M, N), np.float32)
+                gemm.sgemm(A, B, C, None, False, False, n_threads)
+                outs.append(C)
+            packed.append(gemm._packed_b_strips() - before)
+    finally:
+        gemm._set_pack_b(1)
+    assert packed[0] == 0
+    assert (packed[1] > 0) == (N % 1024 == 0)
+    np.testing.assert_array_equal(outs[1], outs[0])
+    if not adam:
+        check_close(outs[1], reference(A, B, None, None, False, False), A, B)
