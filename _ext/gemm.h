@@ -8,7 +8,10 @@
  * Why our own: at batch 128 OpenBLAS spends a fifth of its time packing
  * both operands (its `*copy` routines took 10 % of a training step's samples,
  * bench/RESULTS.md) and zeroes C in a separate pass when beta = 0.  This kernel
- * packs nothing: a 6 x 64 block of C is held in 24 AVX-512 registers while k
+ * reads the operands in place (two exceptions, each copied once per thread and reused:
+ * a row panel of a transposed A, and a strip of a B whose rows are a multiple of 4 KB
+ * apart; see vaeas_gemm_pack_rows, vaeas_gemm_strip_b): a 6 x 64 block of C is held in
+ * 24 AVX-512 registers while k
  * runs over the whole of K; each step loads 64 consecutive floats of one row of
  * B (four registers) and broadcasts one element of each of A's 6 rows into 24
  * fused multiply-adds.  At 128 x 500 x 500 on two Zen 4 cores it runs at

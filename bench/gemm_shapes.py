@@ -29,6 +29,10 @@ SHAPES = [  # name, (m, k), (k, n); "dW": A is the transpose of a (k, m) array
     ("dX^T 500x784x128", (500, 784), (784, 128)),
     ("dec out 128x500x784", (128, 500), (500, 784)),
     ("IWAE 4096x500x500", (4096, 500), (500, 500)),
+    # wider layers: B's rows 4 KB apart (our GEMM packs its strips), and 1,000 for contrast
+    ("fwd 128x1024x1024", (128, 1024), (1024, 1024)),
+    ("fwd 128x1000x1000", (128, 1000), (1000, 1000)),
+    ("dW 1024x128x1024", (1024, 128), (128, 1024)),
 ]
 
 
