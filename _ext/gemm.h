@@ -308,9 +308,10 @@ static void vaeas_gemm_job_init(vaeas_gemm_job_t *j, ptrdiff_t M, ptrdiff_t N, p
  * strips: 275 GFLOP/s packed against 303 in place) */
 #define VAEAS_GEMM_PACK_STRIPS 4
 typedef struct {
-    const vaeas_gemm_job_t *job;    /* whose panel q the buffer holds (NULL: none) */
+    float *buf;                     /* VAEAS_GEMM_PACK_ROWS x K floats for a panel of A
+                                       (NULL: A in place) */
+    const vaeas_gemm_job_t *job;    /* whose panel q buf holds (NULL: none) */
     ptrdiff_t q;
-    float buf[VAEAS_GEMM_PACK_ROWS * VAEAS_GEMM_PACK_K] __attribute__((aligned(64)));
     float *bbuf;                    /* K x NR floats for a strip of B (NULL: B in place) */
     const vaeas_gemm_job_t *bjob;   /* whose strip bs bbuf holds (NULL: none) */
     ptrdiff_t bs;
@@ -355,13 +356,16 @@ static inline const float *vaeas_gemm_strip_b(const vaeas_gemm_job_t *j, ptrdiff
     return pk->bbuf;
 }
 
-/* a thread's pack buffers for job j: pk->bbuf allocated when B's strips are packed;
- * returns pk, or NULL when nothing is packed (or the allocation failed: B in place) */
+/* a thread's pack buffers for job j, on the heap (64 KB and more do not belong on an
+ * OpenMP thread's stack): pk->buf when A's panels are packed, pk->bbuf when B's strips
+ * are; returns pk, or NULL when nothing is packed (a failed allocation: read in place) */
 static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
                                                       vaeas_gemm_pack_t *pk);
 static inline void vaeas_gemm_pack_free(vaeas_gemm_pack_t *pk)
 {
-    if (pk != NULL && pk->bbuf != NULL) free(pk->bbuf);
+    if (pk == NULL) return;
+    free(pk->buf);
+    free(pk->bbuf);
 }
 
 static inline int vaeas_gemm_packs(const vaeas_gemm_job_t *j)
@@ -375,12 +379,18 @@ static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
 {
     pk->job = NULL;
     pk->bjob = NULL;
+    pk->buf = NULL;
     pk->bbuf = NULL;
+    if (vaeas_gemm_packs(j)) {
+        const size_t bytes = ((size_t)VAEAS_GEMM_PACK_ROWS * (size_t)j->K * sizeof(float)
+                              + 63) / 64 * 64;
+        pk->buf = (float *)aligned_alloc(64, bytes);
+    }
     if (vaeas_gemm_packs_b(j)) {
         const size_t bytes = ((size_t)j->K * (size_t)j->NR * sizeof(float) + 63) / 64 * 64;
         pk->bbuf = (float *)aligned_alloc(64, bytes);
     }
-    return (pk->bbuf != NULL || vaeas_gemm_packs(j)) ? pk : NULL;
+    return (pk->buf != NULL || pk->bbuf != NULL) ? pk : NULL;
 }
 
 /* dst[i * K + k] = A(r0 + i, k) = src[k * lds + i] for i < rows, k < K (src = A + r0),
@@ -410,7 +420,7 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
                              vaeas_gemm_pack_t *pk)
 {
     if (j->by_rows) {
-        const int pack = pk != NULL && vaeas_gemm_packs(j);
+        const int pack = pk != NULL && pk->buf != NULL;
         for (ptrdiff_t u = u0; u < u1; u++) {
             /* panel q: blocks [q blocks / panels, (q + 1) blocks / panels) */
             const ptrdiff_t q = u / j->strips, s = u % j->strips;
@@ -467,7 +477,7 @@ static inline void vaeas_gemm_runs_init(const vaeas_gemm_job_t *j, vaeas_gemm_ru
 static void vaeas_gemm_work(const vaeas_gemm_job_t *j, vaeas_gemm_run_t *runs, int t, int T)
 {
     ptrdiff_t u0, n;
-    vaeas_gemm_pack_t pack_buf;                 /* on this thread's stack (64 KB) */
+    vaeas_gemm_pack_t pack_buf;
     vaeas_gemm_pack_t *pk = vaeas_gemm_pack_init(j, &pack_buf);
     if (!vaeas_gemm_steal) {
         while ((n = vaeas_gemm_claim(runs + t, 1 << 30, 0, &u0)) > 0)
