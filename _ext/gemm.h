@@ -323,9 +323,11 @@ typedef struct {
  * 267 GFLOP/s against 478 at 1000^3.  Such a strip is copied, once per thread, into
  * consecutive rows of NR floats before its blocks read it.  The same values in the
  * same order: the same bits. */
+#define VAEAS_GEMM_PACK_B_K 8192     /* rows of a strip copied at most (2 MB) */
 static inline int vaeas_gemm_packs_b(const vaeas_gemm_job_t *j)
 {
-    return vaeas_gemm_pack_b_on && j->K > 0 && j->ldb % 1024 == 0;
+    return vaeas_gemm_pack_b_on && j->K > 0 && j->K <= VAEAS_GEMM_PACK_B_K && j->ldb > 0
+           && j->ldb % 1024 == 0;
 }
 
 /* the strip s of B as its blocks read it (packed into pk->bbuf when that is set) */

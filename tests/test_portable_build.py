@@ -29,6 +29,11 @@ def compiler():
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler")
+    probe = subprocess.run([cc, "-fsyntax-only", "-fopenmp", "-x", "c", "-"],
+                           input="int main(void) { return 0; }\n", capture_output=True,
+                           text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{cc} does not take -fopenmp (the build's OpenMP flags differ here)")
     return cc
 
 
