@@ -13,6 +13,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 import numpy as np
@@ -50,3 +51,31 @@ def test_extension_compiles_without_avx512(pyx, march):
     r = subprocess.run(cmd, capture_output=True, text=True)
     errors = [line for line in r.stderr.splitlines() if "error" in line]
     assert r.returncode == 0, "\n".join(errors[:10]) or r.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_portable_build_passes_the_layer_and_model_tests(tmp_path):
+    """The whole package built with ``VAEAS_NP_ARCH=portable`` (the x86-64 baseline: no
+    AVX-512 kernels, the layers on np.matmul) in a copy of this tree, and the layer and
+    model tests run against that build (about 3 minutes: a full compile)."""
+    compiler()
+    pytest.importorskip("Cython", reason="the build needs Cython (pip install cython)")
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    if not os.path.exists(os.path.join(root, "setup.py")):
+        pytest.skip("not a source tree")
+    copy = tmp_path / "src"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.so", "*.c", ".hypothesis", ".pytest_cache",
+        "__pycache__", "*.egg-info"))
+    env = {**os.environ, "VAEAS_NP_ARCH": "portable"}
+    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=copy,
+                           env=env, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    check = subprocess.run([sys.executable, "-c", "import vaeas_np._ext.gemm as g; "
+                            "print(g.available())"], cwd=copy, capture_output=True, text=True,
+                           env={**env, "PYTHONPATH": str(copy)})
+    assert check.stdout.strip() == "False", check.stderr    # really the portable kernels
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                          "tests/nn", "tests/models"], cwd=copy, capture_output=True,
+                         text=True, env={**env, "PYTHONPATH": str(copy)})
+    assert run.returncode == 0, run.stdout[-3000:]
