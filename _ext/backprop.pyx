@@ -19,10 +19,6 @@ cdef extern from "adam.h" nogil:
 
 cdef extern from "backprop.h" nogil:
     int VAEAS_BACKPROP_AVAILABLE
-    int vaeas_gemm_pack_on
-    long vaeas_gemm_packed
-    int vaeas_gemm_pack_b_on
-    long vaeas_gemm_packed_b
     ctypedef struct vaeas_bwd_layer_t:
         Py_ssize_t n_in, n_out
         const float* x
@@ -130,26 +126,4 @@ cdef class BackwardPlan:
             vaeas_mlp_backward_adam(self.layers, self.n, self.B, &adam, n_threads)
 
 
-def _set_pack(int on):
-    """With ``on`` false the GEMM reads a transposed A in place instead of packing a row
-    panel's rows first (gemm.h, vaeas_gemm_pack_on; for A/B runs and tests: the same
-    bits)."""
-    global vaeas_gemm_pack_on
-    vaeas_gemm_pack_on = on
-
-
-def _packed_panels():
-    """How many row panels of a transposed A this module's GEMM has packed (tests)."""
-    return vaeas_gemm_packed
-
-
-def _set_pack_b(int on):
-    """With ``on`` false the GEMM reads B in place where its rows are a multiple of 4 KB
-    apart instead of packing each strip first (for A/B runs and tests: the same bits)."""
-    global vaeas_gemm_pack_b_on
-    vaeas_gemm_pack_b_on = on
-
-
-def _packed_b_strips():
-    """How many strips of B this module's GEMM has packed (tests)."""
-    return vaeas_gemm_packed_b
+include "gemm_switches.pxi"

@@ -308,14 +308,17 @@ static void vaeas_gemm_job_init(vaeas_gemm_job_t *j, ptrdiff_t M, ptrdiff_t N, p
  * strips: 275 GFLOP/s packed against 303 in place) */
 #define VAEAS_GEMM_PACK_STRIPS 4
 typedef struct {
-    float *buf;                     /* VAEAS_GEMM_PACK_ROWS x K floats for a panel of A
-                                       (NULL: A in place) */
-    const vaeas_gemm_job_t *job;    /* whose panel q buf holds (NULL: none) */
-    ptrdiff_t q;
-    float *bbuf;                    /* K x NR floats for a strip of B (NULL: B in place) */
-    const vaeas_gemm_job_t *bjob;   /* whose strip bs bbuf holds (NULL: none) */
-    ptrdiff_t bs;
+    float *buf;         /* VAEAS_GEMM_PACK_ROWS x K floats: a panel of A (NULL: A in place) */
+    ptrdiff_t q;        /* the panel buf holds (-1: none yet) */
+    float *bbuf;        /* K x NR floats: a strip of B (NULL: B in place) */
+    ptrdiff_t bs;       /* the strip bbuf holds (-1: none yet) */
 } vaeas_gemm_pack_t;
+
+static inline int vaeas_gemm_packs(const vaeas_gemm_job_t *j)
+{
+    return vaeas_gemm_pack_on && j->by_rows && j->ars == 1 && j->acs > 1
+           && j->K <= VAEAS_GEMM_PACK_K && j->K > 0 && j->strips >= VAEAS_GEMM_PACK_STRIPS;
+}
 
 /* B's strips.  Where B's rows lie a multiple of 4 KB apart (1024 x 1024 x 1024: ldb =
  * 1024 floats), a strip's rows all fall in the same few L1 sets, and with the rows
@@ -330,59 +333,15 @@ static inline int vaeas_gemm_packs_b(const vaeas_gemm_job_t *j)
            && j->ldb % 1024 == 0;
 }
 
-/* the strip s of B as its blocks read it (packed into pk->bbuf when that is set) */
-static inline const float *vaeas_gemm_strip_b(const vaeas_gemm_job_t *j, ptrdiff_t s,
-                                              vaeas_gemm_pack_t *pk, ptrdiff_t *ldb)
-{
-    const ptrdiff_t n0 = s * j->NR;
-    if (pk == NULL || pk->bbuf == NULL) {
-        *ldb = j->ldb;
-        return j->B + n0;
-    }
-    if (pk->bjob != j || pk->bs != s) {
-        const int w = (int)(j->N - n0 < j->NR ? j->N - n0 : j->NR);
-        for (ptrdiff_t k = 0; k < j->K; k++) {
-            const float *src = j->B + k * j->ldb + n0;
-            float *dst = pk->bbuf + k * j->NR;
-            for (int v = 0; v < w; v += 16) {
-                const __mmask16 m = w - v >= 16 ? (__mmask16)0xFFFF
-                                                : (__mmask16)((1u << (w - v)) - 1);
-                _mm512_mask_storeu_ps(dst + v, m, _mm512_maskz_loadu_ps(m, src + v));
-            }
-        }
-        pk->bjob = j;
-        pk->bs = s;
-        __atomic_fetch_add(&vaeas_gemm_packed_b, 1, __ATOMIC_RELAXED);
-    }
-    *ldb = j->NR;
-    return pk->bbuf;
-}
-
-/* a thread's pack buffers for job j, on the heap (64 KB and more do not belong on an
- * OpenMP thread's stack): pk->buf when A's panels are packed, pk->bbuf when B's strips
- * are; returns pk, or NULL when nothing is packed (a failed allocation: read in place) */
-static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
-                                                      vaeas_gemm_pack_t *pk);
-static inline void vaeas_gemm_pack_free(vaeas_gemm_pack_t *pk)
-{
-    if (pk == NULL) return;
-    free(pk->buf);
-    free(pk->bbuf);
-}
-
-static inline int vaeas_gemm_packs(const vaeas_gemm_job_t *j)
-{
-    return vaeas_gemm_pack_on && j->by_rows && j->ars == 1 && j->acs > 1
-           && j->K <= VAEAS_GEMM_PACK_K && j->K > 0 && j->strips >= VAEAS_GEMM_PACK_STRIPS;
-}
-
+/* a thread's pack buffers for one job (one vaeas_gemm_work call), on the heap (64 KB and
+ * more do not belong on an OpenMP thread's stack): pk->buf when A's panels are packed,
+ * pk->bbuf when B's strips are; returns pk, or NULL when nothing is packed (a failed
+ * allocation: read in place) */
 static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
                                                       vaeas_gemm_pack_t *pk)
 {
-    pk->job = NULL;
-    pk->bjob = NULL;
-    pk->buf = NULL;
-    pk->bbuf = NULL;
+    pk->q = pk->bs = -1;
+    pk->buf = pk->bbuf = NULL;
     if (vaeas_gemm_packs(j)) {
         const size_t bytes = ((size_t)VAEAS_GEMM_PACK_ROWS * (size_t)j->K * sizeof(float)
                               + 63) / 64 * 64;
@@ -393,6 +352,40 @@ static inline vaeas_gemm_pack_t *vaeas_gemm_pack_init(const vaeas_gemm_job_t *j,
         pk->bbuf = (float *)aligned_alloc(64, bytes);
     }
     return (pk->buf != NULL || pk->bbuf != NULL) ? pk : NULL;
+}
+
+static inline void vaeas_gemm_pack_free(vaeas_gemm_pack_t *pk)
+{
+    if (pk == NULL) return;
+    free(pk->buf);
+    free(pk->bbuf);
+}
+
+/* the strip s of B as its blocks read it (packed into pk->bbuf when that is set) */
+static inline const float *vaeas_gemm_strip_b(const vaeas_gemm_job_t *j, ptrdiff_t s,
+                                              vaeas_gemm_pack_t *pk, ptrdiff_t *ldb)
+{
+    const ptrdiff_t n0 = s * j->NR;
+    if (pk == NULL || pk->bbuf == NULL) {
+        *ldb = j->ldb;
+        return j->B + n0;
+    }
+    if (pk->bs != s) {
+        const int w = (int)(j->N - n0 < j->NR ? j->N - n0 : j->NR);
+        for (ptrdiff_t k = 0; k < j->K; k++) {
+            const float *src = j->B + k * j->ldb + n0;
+            float *dst = pk->bbuf + k * j->NR;
+            for (int v = 0; v < w; v += 16) {
+                const __mmask16 m = w - v >= 16 ? (__mmask16)0xFFFF
+                                                : (__mmask16)((1u << (w - v)) - 1);
+                _mm512_mask_storeu_ps(dst + v, m, _mm512_maskz_loadu_ps(m, src + v));
+            }
+        }
+        pk->bs = s;
+        __atomic_fetch_add(&vaeas_gemm_packed_b, 1, __ATOMIC_RELAXED);
+    }
+    *ldb = j->NR;
+    return pk->bbuf;
 }
 
 /* dst[i * K + k] = A(r0 + i, k) = src[k * lds + i] for i < rows, k < K (src = A + r0),
@@ -429,24 +422,21 @@ static void vaeas_gemm_units(const vaeas_gemm_job_t *j, ptrdiff_t u0, ptrdiff_t 
             const ptrdiff_t p = q * j->blocks / j->panels * j->MR;
             ptrdiff_t pe = (q + 1) * j->blocks / j->panels * j->MR;
             if (pe > j->M) pe = j->M;
-            if (pack && pe - p <= VAEAS_GEMM_PACK_ROWS) {
-                if (pk->job != j || pk->q != q) {
-                    vaeas_gemm_pack_rows(j->A + p, j->acs, pe - p, j->K, pk->buf);
-                    pk->job = j;
+            const float *a = j->A + p * j->ars;
+            ptrdiff_t ars = j->ars, acs = j->acs, ldb;
+            if (pack && pe - p <= VAEAS_GEMM_PACK_ROWS) {     /* the panel's packed rows */
+                if (pk->q != q) {
+                    vaeas_gemm_pack_rows(a, j->acs, pe - p, j->K, pk->buf);
                     pk->q = q;
                     __atomic_fetch_add(&vaeas_gemm_packed, 1, __ATOMIC_RELAXED);
                 }
-                ptrdiff_t ldb;
-                const float *b = vaeas_gemm_strip_b(j, s, pk, &ldb);
-                vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, pk->buf, j->K, 1, b, ldb,
-                                j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am, j->av);
-                continue;
+                a = pk->buf;
+                ars = j->K;
+                acs = 1;
             }
-            ptrdiff_t ldb;
             const float *b = vaeas_gemm_strip_b(j, s, pk, &ldb);
-            vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, j->A + p * j->ars, j->ars, j->acs,
-                            b, ldb, j->C, j->ldc, j->bias, j->relu, j->acc, j->adam, j->am,
-                            j->av);
+            vaeas_gemm_rows(j->wide, s, p, pe, j->N, j->K, a, ars, acs, b, ldb, j->C, j->ldc,
+                            j->bias, j->relu, j->acc, j->adam, j->am, j->av);
         }
         return;
     }

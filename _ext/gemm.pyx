@@ -22,11 +22,6 @@ cdef extern from "adam.h" nogil:
 
 cdef extern from "gemm.h" nogil:
     int VAEAS_GEMM_AVAILABLE
-    int vaeas_gemm_steal
-    int vaeas_gemm_pack_on
-    long vaeas_gemm_packed
-    int vaeas_gemm_pack_b_on
-    long vaeas_gemm_packed_b
     void vaeas_sgemm_adam(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* A,
                           Py_ssize_t ars, Py_ssize_t acs, const float* B, Py_ssize_t ldb,
                           float* P, float* am, float* av, Py_ssize_t ldp,
@@ -111,34 +106,4 @@ def sgemm_adam(const float[:, :] A,         # IN  (M, K), any strides
                          n_threads)
 
 
-def _set_balanced(int on):
-    """With ``on`` false each thread does only its own equal share of a product's units
-    and never takes what another has left (the split before the twelfth round); for
-    A/B measurements and the tests: the bits are the same either way."""
-    global vaeas_gemm_steal
-    vaeas_gemm_steal = on
-
-
-def _set_pack(int on):
-    """With ``on`` false the GEMM reads a transposed A in place instead of packing a row
-    panel's rows first (gemm.h, vaeas_gemm_pack_on; for A/B runs and tests: the same
-    bits)."""
-    global vaeas_gemm_pack_on
-    vaeas_gemm_pack_on = on
-
-
-def _packed_panels():
-    """How many row panels of a transposed A this module's GEMM has packed (tests)."""
-    return vaeas_gemm_packed
-
-
-def _set_pack_b(int on):
-    """With ``on`` false the GEMM reads B in place where its rows are a multiple of 4 KB
-    apart instead of packing each strip first (for A/B runs and tests: the same bits)."""
-    global vaeas_gemm_pack_b_on
-    vaeas_gemm_pack_b_on = on
-
-
-def _packed_b_strips():
-    """How many strips of B this module's GEMM has packed (tests)."""
-    return vaeas_gemm_packed_b
+include "gemm_switches.pxi"
