@@ -258,6 +258,19 @@ def test_switched_off_by_environment():
         assert r.stdout.strip() == expect, r.stderr
 
 
+def product(A, B, P0, adam, n_threads, steps=(1,), scale=1.0):
+    """``A @ B`` by ``gemm.sgemm``, or (``adam``) P0's Adam steps ``steps`` with the gradient
+    ``scale * A @ B`` by ``gemm.sgemm_adam``, as one array (P, m and v stacked)."""
+    if not adam:
+        C = np.empty((A.shape[0], B.shape[1]), np.float32)
+        gemm.sgemm(A, B, C, None, False, False, n_threads)
+        return C
+    P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
+    for step in steps:
+        gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, step, scale, n_threads)
+    return np.concatenate([P, m, v])
+
+
 @settings(deadline=None, max_examples=40)
 @given(M=st.integers(1, 300), K=st.integers(1, 200), N=st.sampled_from([1, 16, 40, 64, 100,
        300, 784]), transposed_a=st.booleans(), n_threads=st.sampled_from([2, 3, 5, 8]),
@@ -276,14 +289,7 @@ def test_balanced_split_gives_the_same_bits(M, K, N, transposed_a, n_threads, ad
     try:
         for balanced, nt in ((1, 1), (1, n_threads), (0, n_threads), (1, n_threads)):
             gemm._set_balanced(balanced)
-            if adam:
-                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
-                gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, 1, 1.0, nt)
-                outs.append(np.concatenate([P, m, v]))
-            else:
-                C = np.empty((M, N), np.float32)
-                gemm.sgemm(A, B, C, None, False, False, nt)
-                outs.append(C)
+            outs.append(product(A, B, P0, adam, nt))
     finally:
         gemm._set_balanced(1)
     for out in outs[1:]:
@@ -313,16 +319,7 @@ def test_packed_transposed_a_gives_the_same_bits(M, K, N, n_threads, adam, seed)
         for on in (0, 1):
             gemm._set_pack(on)
             before = gemm._packed_panels()
-            if adam:
-                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
-                for step in (1, 2):
-                    gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, step, 0.5,
-                                    n_threads)
-                outs.append(np.concatenate([P, m, v]))
-            else:
-                C = np.empty((M, N), np.float32)
-                gemm.sgemm(A, B, C, None, False, False, n_threads)
-                outs.append(C)
+            outs.append(product(A, B, P0, adam, n_threads, steps=(1, 2), scale=0.5))
             packed.append(gemm._packed_panels() - before)
     finally:
         gemm._set_pack(1)
@@ -391,14 +388,7 @@ def test_packed_b_strips_give_the_same_bits(M, K, N, transposed_a, n_threads, ad
         for on in (0, 1):
             gemm._set_pack_b(on)
             before = gemm._packed_b_strips()
-            if adam:
-                P, m, v = P0.copy(), np.zeros_like(P0), np.zeros_like(P0)
-                gemm.sgemm_adam(A, B, P, m, v, 1e-3, 0.9, 0.999, 1e-8, 1, 1.0, n_threads)
-                outs.append(np.concatenate([P, m, v]))
-            else:
-                C = np.empty((M, N), np.float32)
-                gemm.sgemm(A, B, C, None, False, False, n_threads)
-                outs.append(C)
+            outs.append(product(A, B, P0, adam, n_threads))
             packed.append(gemm._packed_b_strips() - before)
     finally:
         gemm._set_pack_b(1)
